@@ -1,0 +1,1 @@
+//! The 1C Native API boundary.

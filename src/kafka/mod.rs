@@ -1,0 +1,1 @@
+//! The Kafka client core: no 1C types here.
