@@ -8,3 +8,6 @@
 mod boundary;
 mod component;
 pub mod kafka;
+
+/// Classes the library offers to 1C (GetClassNames / GetClassObject).
+const ADDIN_CLASSES: &[(&str, boundary::Factory)] = &[("Client", component::create)];

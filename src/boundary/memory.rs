@@ -1,0 +1,79 @@
+//! The host's memory manager: every string or blob handed to 1C must come from it, because 1C
+//! frees them with the same manager.
+
+use std::ffi::{c_ulong, c_void};
+use std::ptr::{self, NonNull};
+
+use super::object::DTOR_SLOTS;
+
+#[repr(C)]
+struct MemoryManagerVtbl {
+    _dtors: [usize; DTOR_SLOTS],
+    alloc:
+        unsafe extern "system" fn(this: *mut c_void, out: *mut *mut c_void, bytes: c_ulong) -> bool,
+    free: unsafe extern "system" fn(this: *mut c_void, p: *mut *mut c_void),
+}
+
+#[repr(C)]
+struct MemoryManagerObj {
+    vtbl: *const MemoryManagerVtbl,
+}
+
+/// Handle to the host's IMemoryManager.
+#[derive(Clone, Copy)]
+pub struct Memory(NonNull<MemoryManagerObj>);
+
+// SAFETY: the host's memory manager is a process-wide object that 1C documents as usable for the
+// lifetime of the component; we only call its two thread-agnostic methods.
+unsafe impl Send for Memory {}
+
+impl Memory {
+    /// `None` when the host passed NULL.
+    pub fn new(raw: *mut c_void) -> Option<Memory> {
+        NonNull::new(raw.cast::<MemoryManagerObj>()).map(Memory)
+    }
+
+    fn alloc_bytes(&self, bytes: usize) -> Option<NonNull<u8>> {
+        let bytes = c_ulong::try_from(bytes.max(1)).ok()?;
+        let mut out: *mut c_void = ptr::null_mut();
+        let this = self.0.as_ptr();
+        // SAFETY: `this` is the non-null manager the host gave us; the vtable layout follows 1C's header.
+        let ok = unsafe { ((*(*this).vtbl).alloc)(this.cast(), &mut out, bytes) };
+        if ok {
+            NonNull::new(out.cast::<u8>())
+        } else {
+            None
+        }
+    }
+
+    /// A NUL-terminated UTF-16 copy of `units` in host memory.
+    pub fn alloc_wstr(&self, units: &[u16]) -> Option<NonNull<u16>> {
+        let len = units.len().checked_add(1)?;
+        let p = self.alloc_bytes(len.checked_mul(2)?)?.cast::<u16>();
+        // SAFETY: `p` points to `len` freshly allocated u16 slots; host allocations are at least 2-aligned.
+        unsafe {
+            ptr::copy_nonoverlapping(units.as_ptr(), p.as_ptr(), units.len());
+            p.as_ptr().add(units.len()).write(0);
+        }
+        Some(p)
+    }
+
+    /// A copy of `bytes` in host memory (at least one byte is allocated so the pointer is never NULL).
+    pub fn alloc_blob(&self, bytes: &[u8]) -> Option<NonNull<u8>> {
+        let p = self.alloc_bytes(bytes.len())?;
+        // SAFETY: `p` points to at least `bytes.len()` freshly allocated bytes.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p.as_ptr(), bytes.len()) };
+        Some(p)
+    }
+
+    /// Gives back memory that came from this manager.
+    pub fn free(&self, p: *mut c_void) {
+        if p.is_null() {
+            return;
+        }
+        let mut p = p;
+        let this = self.0.as_ptr();
+        // SAFETY: `p` was allocated by this host manager (callers only free host-owned variant payloads).
+        unsafe { ((*(*this).vtbl).free)(this.cast(), &mut p) };
+    }
+}

@@ -1,0 +1,103 @@
+//! JSON shapes shared by the methods that take or return JSON.
+
+use serde_json::Value as Json;
+
+/// Bytes for 1C's JSON: a string when they are UTF-8, else `{"base64": "..."}`.
+pub fn bytes_to_json(bytes: &[u8]) -> Json {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Json::String(s.to_string()),
+        Err(_) => serde_json::json!({ "base64": base64_encode(bytes) }),
+    }
+}
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
+        acc = acc << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Bytes given in JSON: a string (UTF-8) or `{"base64": "..."}`; `None` for null.
+pub fn json_to_bytes(v: &Json) -> Result<Option<Vec<u8>>, String> {
+    match v {
+        Json::Null => Ok(None),
+        Json::String(s) => Ok(Some(s.as_bytes().to_vec())),
+        Json::Object(m) if m.len() == 1 && m.contains_key("base64") => m["base64"]
+            .as_str()
+            .and_then(base64_decode)
+            .map(Some)
+            .ok_or_else(|| "invalid base64".to_string()),
+        // REST Proxy's JSON embedded format sends structured values; they travel as JSON text.
+        other => Ok(Some(other.to_string().into_bytes())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip() {
+        for data in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"\x00\xff\x10binary",
+        ] {
+            assert_eq!(base64_decode(&base64_encode(data)).unwrap(), data);
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_decode("Zm9vYg=="), Some(b"foob".to_vec()));
+        assert_eq!(base64_decode("!!"), None);
+    }
+
+    #[test]
+    fn bytes_json_shapes() {
+        assert_eq!(
+            bytes_to_json("тест".as_bytes()),
+            Json::String("тест".into())
+        );
+        assert_eq!(bytes_to_json(&[0xff]).to_string(), r#"{"base64":"/w=="}"#);
+        assert_eq!(
+            json_to_bytes(&serde_json::json!({"base64":"/w=="})).unwrap(),
+            Some(vec![0xff])
+        );
+        assert_eq!(json_to_bytes(&Json::Null).unwrap(), None);
+        assert_eq!(
+            json_to_bytes(&serde_json::json!({"a":1})).unwrap(),
+            Some(br#"{"a":1}"#.to_vec())
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! Produce, ProduceAsync, Flush, ProduceBatch.
+
+use super::args::Args;
+use super::client::Client;
+use super::error::CallError;
+use super::headers::{self, Headers};
+use crate::boundary::Value;
+
+/// One record as 1C described it.
+pub struct Outgoing {
+    pub topic: String,
+    pub value: Vec<u8>,
+    pub key: Option<Vec<u8>>,
+    pub headers: Headers,
+    pub partition: Option<i32>,
+}
+
+/// Arguments shared by Produce and ProduceAsync: (Topic, Value, Key, Headers, Partition).
+fn outgoing(a: &Args) -> Result<Outgoing, CallError> {
+    let topic = a.string(0)?.to_string();
+    let value = a.bytes(1)?;
+    let key = a.opt_bytes(2)?;
+    let headers = match a.opt_string(3)? {
+        None => Vec::new(),
+        Some(text) => headers::parse(text).map_err(|(en, ru)| a.invalid(3, en, ru))?,
+    };
+    let partition = a.opt_int_in(4, 0, i32::MAX as i64)?.map(|p| p as i32);
+    Ok(Outgoing {
+        topic,
+        value,
+        key,
+        headers,
+        partition,
+    })
+}
+
+pub fn produce(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+    let record = outgoing(a)?;
+    let session = c.session()?;
+    session.produce(record).map(Value::Int)
+}
+
+pub fn produce_async(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+    let record = outgoing(a)?;
+    let session = c.session()?;
+    session
+        .produce_async(record)
+        .map(|id| Value::Int(id as i64))
+}
+
+pub fn flush(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+    let timeout = a.int_in(0, 0, i32::MAX as i64)?;
+    let session = c.session()?;
+    session.flush(timeout as u64).map(Value::Str)
+}
+
+pub fn produce_batch(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+    let topic = a.string(0)?.to_string();
+    let body = a.string(1)?;
+    let records =
+        super::rest_proxy::parse_produce(body).map_err(|(en, ru)| a.invalid(1, en, ru))?;
+    let session = c.session()?;
+    session.produce_batch(&topic, records).map(Value::Str)
+}

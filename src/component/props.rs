@@ -1,0 +1,67 @@
+//! Property getters. Message fields describe the last message Poll returned, Undefined before.
+
+use super::client::Client;
+use super::session::Message;
+use super::time;
+use crate::boundary::Value;
+
+pub fn version(_: &Client) -> Value {
+    Value::Str(env!("CARGO_PKG_VERSION").to_string())
+}
+
+pub fn last_error(c: &Client) -> Value {
+    Value::Str(c.last_error.clone())
+}
+
+fn field(c: &Client, f: impl FnOnce(&Message) -> Value) -> Value {
+    c.message.as_ref().map_or(Value::Empty, f)
+}
+
+/// Text for bytes that may not be UTF-8: invalid sequences become U+FFFD (the *Binary
+/// properties give the exact bytes).
+fn text(bytes: &Option<Vec<u8>>) -> Value {
+    bytes.as_ref().map_or(Value::Empty, |b| {
+        Value::Str(String::from_utf8_lossy(b).into_owned())
+    })
+}
+
+fn binary(bytes: &Option<Vec<u8>>) -> Value {
+    bytes
+        .as_ref()
+        .map_or(Value::Empty, |b| Value::Blob(b.clone()))
+}
+
+pub fn topic(c: &Client) -> Value {
+    field(c, |m| Value::Str(m.topic.clone()))
+}
+pub fn partition(c: &Client) -> Value {
+    field(c, |m| Value::Int(m.partition as i64))
+}
+pub fn offset(c: &Client) -> Value {
+    field(c, |m| Value::Int(m.offset))
+}
+pub fn key(c: &Client) -> Value {
+    field(c, |m| text(&m.key))
+}
+pub fn key_binary(c: &Client) -> Value {
+    field(c, |m| binary(&m.key))
+}
+pub fn value(c: &Client) -> Value {
+    field(c, |m| text(&m.value))
+}
+pub fn value_binary(c: &Client) -> Value {
+    field(c, |m| binary(&m.value))
+}
+pub fn headers(c: &Client) -> Value {
+    field(c, |m| {
+        Value::Str(super::headers::to_json(&m.headers).to_string())
+    })
+}
+pub fn timestamp(c: &Client) -> Value {
+    field(c, |m| {
+        Value::Date(time::unix_ms_to_local_date(m.timestamp_ms))
+    })
+}
+pub fn timestamp_ms(c: &Client) -> Value {
+    field(c, |m| Value::Int(m.timestamp_ms))
+}

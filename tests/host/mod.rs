@@ -1,0 +1,388 @@
+//! Driver for the 1C host emulator (`host1c.c`): builds it, runs scripts against the add-in the
+//! way 1C would load it, and parses its JSON-lines output.
+#![allow(dead_code)] // each test binary uses a different part of the driver
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+
+/// Which build of the add-in and the emulator to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Platform {
+    Linux,
+    /// x86_64-pc-windows-gnu DLL under Wine.
+    Win64,
+    /// i686-pc-windows-gnu DLL under Wine.
+    Win32,
+}
+
+impl Platform {
+    pub fn rust_target(self) -> Option<&'static str> {
+        match self {
+            Platform::Linux => None,
+            Platform::Win64 => Some("x86_64-pc-windows-gnu"),
+            Platform::Win32 => Some("i686-pc-windows-gnu"),
+        }
+    }
+
+    fn c_compiler(self) -> &'static str {
+        match self {
+            Platform::Linux => "gcc",
+            Platform::Win64 => "x86_64-w64-mingw32-gcc",
+            Platform::Win32 => "i686-w64-mingw32-gcc",
+        }
+    }
+
+    fn library_name(self) -> &'static str {
+        match self {
+            Platform::Linux => "libkafka1c.so",
+            _ => "kafka1c.dll",
+        }
+    }
+}
+
+/// `target/` of this build, found from the test executable (`target/<profile>/deps/test-xxx`).
+pub fn target_root() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("profile dir")
+        .to_path_buf()
+}
+
+/// The add-in library for a platform. Linux: the cdylib cargo built next to the tests.
+/// Windows: built beforehand by `scripts/test.sh` (`cargo build --target ...`).
+pub fn library(p: Platform) -> PathBuf {
+    let profile = profile_dir();
+    match p.rust_target() {
+        // `cargo test` refreshes deps/ but not always the uplifted copy: take the newer one.
+        None => newest(&[
+            profile.join("deps").join(p.library_name()),
+            profile.join(p.library_name()),
+        ]),
+        Some(t) => target_root()
+            .join(t)
+            .join(profile.file_name().unwrap())
+            .join(p.library_name()),
+    }
+}
+
+fn newest(paths: &[PathBuf]) -> PathBuf {
+    paths
+        .iter()
+        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| paths[0].clone())
+}
+
+/// Whether a Windows platform can run here; `Err` says why not. With KAFKA1C_REQUIRE_WINE=1
+/// (set by scripts/test.sh after installing Wine) a missing piece is a test failure, not a skip.
+pub fn windows_ready(p: Platform) -> Result<(), String> {
+    let lib = library(p);
+    let why = if !lib.exists() {
+        Some(format!(
+            "{} is not built (run scripts/test.sh)",
+            lib.display()
+        ))
+    } else if Command::new(p.c_compiler())
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        Some(format!("{} is not installed", p.c_compiler()))
+    } else if Command::new("wine").arg("--version").output().is_err() {
+        Some("wine is not installed".to_string())
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(w) if std::env::var("KAFKA1C_REQUIRE_WINE").as_deref() == Ok("1") => {
+            panic!("Windows test required but {w}")
+        }
+        Some(w) => Err(w),
+    }
+}
+
+/// Builds the emulator once per platform per test process.
+pub fn emulator(p: Platform) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<Platform, PathBuf>>> =
+        OnceLock::new();
+    let map = BUILT.get_or_init(Default::default);
+    let mut map = map.lock().unwrap();
+    if let Some(path) = map.get(&p) {
+        return path.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/host1c.c");
+    let dir = target_root().join("host1c");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(match p {
+        Platform::Linux => "host1c".to_string(),
+        _ => format!("host1c-{}.exe", p.rust_target().unwrap()),
+    });
+    // Unique temp name: several test binaries may build at once.
+    let tmp = dir.join(format!(
+        "tmp-{}-{}",
+        std::process::id(),
+        out.file_name().unwrap().to_string_lossy()
+    ));
+    let mut cmd = Command::new(p.c_compiler());
+    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&tmp)
+        .arg(&src);
+    match p {
+        Platform::Linux => {
+            cmd.args(["-D_GNU_SOURCE", "-ldl", "-lpthread"]);
+        }
+        _ => {
+            cmd.args(["-static", "-static-libgcc"]);
+        }
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("{} not runnable: {e}", p.c_compiler()));
+    assert!(
+        status.success(),
+        "building the host emulator for {p:?} failed"
+    );
+    std::fs::rename(&tmp, &out).unwrap();
+    if p != Platform::Linux {
+        copy_wine_support(p, &dir);
+    }
+    map.insert(p, out.clone());
+    out
+}
+
+/// Windows DLLs the add-in needs beside the emulator under Wine (the ProcessPrng shim).
+fn copy_wine_support(p: Platform, dir: &Path) {
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/wine/processprng_shim.c");
+    if !shim.exists() {
+        return;
+    }
+    let out = dir.join(format!("shim-{}", p.rust_target().unwrap()));
+    std::fs::create_dir_all(&out).unwrap();
+    let dll = out.join("bcryptprimitives.dll");
+    let status = Command::new(p.c_compiler())
+        .args(["-shared", "-O2", "-o"])
+        .arg(&dll)
+        .arg(&shim)
+        .status()
+        .expect("mingw gcc");
+    assert!(status.success(), "building the ProcessPrng shim failed");
+}
+
+fn command(p: Platform) -> Command {
+    let exe = emulator(p);
+    let lib = library(p);
+    match p {
+        Platform::Linux => {
+            let mut c = Command::new(exe);
+            c.arg(lib);
+            c
+        }
+        _ => {
+            // The shim DLL must sit next to the add-in or the exe: copy the add-in beside it.
+            let dir = exe
+                .parent()
+                .unwrap()
+                .join(format!("shim-{}", p.rust_target().unwrap()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let local = dir.join("kafka1c.dll");
+            std::fs::copy(&lib, &local).unwrap();
+            let mut c = Command::new("wine");
+            c.arg(exe).arg(local);
+            c.env("WINEDEBUG", "-all")
+                .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+            c
+        }
+    }
+}
+
+/// What one emulator run printed.
+#[derive(Debug)]
+pub struct Run {
+    pub lines: Vec<Json>,
+    pub status: i32,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Lines for command `cmd`, in order.
+    pub fn of(&self, cmd: &str) -> Vec<&Json> {
+        self.lines.iter().filter(|l| l["cmd"] == cmd).collect()
+    }
+
+    pub fn exit(&self) -> &Json {
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| l["cmd"] == "exit")
+            .expect("emulator printed no exit line")
+    }
+
+    /// Asserts the host memory check passed: nothing leaked, nothing freed twice.
+    pub fn assert_clean_memory(&self) {
+        let exit = self.exit();
+        assert_eq!(exit["leaked"], 0, "host allocations leaked: {exit}");
+        assert_eq!(
+            exit["bad_frees"], 0,
+            "host allocations freed twice or foreign: {exit}"
+        );
+        assert_eq!(
+            self.status, 0,
+            "emulator status {}; stderr: {}",
+            self.status, self.stderr
+        );
+    }
+}
+
+/// Runs a whole script and returns its output.
+pub fn run_script(p: Platform, script: &str) -> Run {
+    let mut child = command(p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn host emulator");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect();
+    Run {
+        lines,
+        status: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An emulator driven one command at a time (for consumers that run alongside others).
+pub struct Interactive {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// ExternalEvent lines seen while waiting for answers.
+    pub events: Vec<Json>,
+}
+
+impl Interactive {
+    pub fn start(p: Platform) -> Interactive {
+        let mut child = command(p)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn host emulator");
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(
+            first.contains("\"load\""),
+            "emulator did not load the add-in: {first}"
+        );
+        Interactive {
+            child,
+            stdin,
+            stdout,
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends one script line and returns its answer.
+    pub fn send(&mut self, line: &str) -> Json {
+        let stdin = self.stdin.as_mut().expect("emulator stdin closed");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        loop {
+            let mut buf = String::new();
+            let n = self.stdout.read_line(&mut buf).unwrap();
+            assert!(n > 0, "emulator exited while running {line:?}");
+            let v: Json = serde_json::from_str(buf.trim())
+                .unwrap_or_else(|e| panic!("bad JSON {buf:?}: {e}"));
+            if v["cmd"] == "event" {
+                self.events.push(v);
+                continue;
+            }
+            return v;
+        }
+    }
+
+    /// Like `send`, but panics unless the call succeeded; returns the answer.
+    pub fn ok(&mut self, line: &str) -> Json {
+        let v = self.send(line);
+        assert_eq!(v["ok"], true, "{line} failed: {v}");
+        v
+    }
+
+    /// Closes stdin (the emulator destroys its objects and exits) and returns the exit line.
+    pub fn finish(mut self) -> (Json, i32) {
+        drop(self.stdin.take());
+        let mut last = Json::Null;
+        let mut buf = String::new();
+        while self.stdout.read_line(&mut buf).unwrap_or(0) > 0 {
+            if let Ok(v) = serde_json::from_str::<Json>(buf.trim()) {
+                if v["cmd"] == "exit" {
+                    last = v;
+                }
+            }
+            buf.clear();
+        }
+        let status = self.child.wait().unwrap().code().unwrap_or(-1);
+        (last, status)
+    }
+
+    /// Kills the emulator process without any cleanup (a crashed 1C worker).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Quotes a Rust string as a script string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Binary literal for a script.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("x\"");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push('"');
+    s
+}
