@@ -1,1 +1,10 @@
-//! The Kafka client core: no 1C types here.
+//! The Kafka client core: our own client on the `kafka-protocol` message codecs, tokio and
+//! no 1C types, usable as a plain Rust library.
+
+pub mod config;
+pub mod error;
+pub mod records;
+pub mod runtime;
+
+pub use config::Config;
+pub use error::{Error, Result};

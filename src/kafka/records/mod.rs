@@ -1,0 +1,10 @@
+//! Kafka record batches (magic 2): our own codec, because headers must keep order and duplicate
+//! names (kafka-protocol's record type keeps them in a map).
+
+mod compression;
+mod decode;
+mod encode;
+mod varint;
+
+pub use decode::{decode_batches, Batch, InRecord};
+pub use encode::{encode_batch, record_size, OutRecord, BATCH_OVERHEAD};
