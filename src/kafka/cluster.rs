@@ -217,6 +217,11 @@ impl Cluster {
         self.meta.read().unwrap().refreshed.is_none_or(|t| t.elapsed() > max_age)
     }
 
+    /// Makes the next `is_stale` true, e.g. after NOT_LEADER_OR_FOLLOWER.
+    pub fn mark_stale(&self) {
+        self.meta.write().unwrap().refreshed = None;
+    }
+
     /// Topic metadata, refreshing when unknown. `Ok(None)` when the broker says it does not exist.
     pub async fn topic_or_refresh(&self, name: &str) -> Result<Option<Arc<TopicInfo>>> {
         if let Some(t) = self.topic(name) {

@@ -11,3 +11,10 @@ pub use error::{Error, Result};
 pub mod cluster;
 pub mod connection;
 pub mod versions;
+pub mod partitioner;
+pub mod producer;
+pub mod admin;
+pub mod client;
+
+pub use client::Client;
+pub use producer::{Delivered, DeliveryReport, FlushOutcome, Record};

@@ -1,0 +1,390 @@
+//! Per-partition queues of records waiting to be sent, and the rules for when a queue is ready:
+//! `linger.ms` elapsed, `batch.size` reached, or someone is waiting (sync send, flush).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::{Delivered, DeliveryReport};
+use crate::kafka::cluster::TopicInfo;
+use crate::kafka::error::{Error, Result};
+use crate::kafka::partitioner::partition_for_key;
+use crate::kafka::records::OutRecord;
+
+/// How a record's outcome reaches its producer.
+pub enum Completion {
+    /// Kept for the next flush (ProduceAsync).
+    Report,
+    /// Someone awaits it (Produce, ProduceBatch).
+    Waiter(oneshot::Sender<Result<Delivered>>),
+}
+
+pub struct Pending {
+    pub id: u64,
+    pub topic: Arc<str>,
+    /// The partition the caller asked for, if any.
+    pub partition: Option<i32>,
+    pub record: OutRecord,
+    pub size: usize,
+    pub enqueued: Instant,
+    /// delivery.timeout.ms from enqueue.
+    pub deadline: Instant,
+    /// max.block.ms from enqueue: how long to wait for an unknown topic's metadata.
+    pub metadata_deadline: Instant,
+    pub attempts: u32,
+    pub completion: Completion,
+}
+
+#[derive(Default)]
+struct Queue {
+    records: VecDeque<Pending>,
+    bytes: usize,
+    in_flight: bool,
+    urgent: bool,
+    retry_at: Option<Instant>,
+}
+
+pub type PartitionKey = (Arc<str>, i32);
+
+/// Records for one partition, taken out to be sent together.
+pub struct ReadyBatch {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub leader: i32,
+    pub records: Vec<Pending>,
+}
+
+pub struct Accumulator {
+    batch_size: usize,
+    queues: HashMap<PartitionKey, Queue>,
+    /// Records whose topic metadata is not known yet.
+    unresolved: Vec<Pending>,
+    /// Finished ProduceAsync outcomes, until a flush takes them.
+    pub reports: VecDeque<DeliveryReport>,
+    /// Records queued or in flight.
+    pub pending: usize,
+    /// Partition for keyless records, per topic; moves on when its batch leaves.
+    sticky: HashMap<Arc<str>, i32>,
+    flushing: bool,
+}
+
+impl Accumulator {
+    pub fn new(batch_size: usize) -> Accumulator {
+        Accumulator {
+            batch_size,
+            queues: HashMap::new(),
+            unresolved: Vec::new(),
+            reports: VecDeque::new(),
+            pending: 0,
+            sticky: HashMap::new(),
+            flushing: false,
+        }
+    }
+
+    pub fn push(&mut self, p: Pending, topic: Option<&TopicInfo>, urgent: bool) {
+        self.pending += 1;
+        match topic {
+            Some(t) => self.place(p, t, urgent),
+            None => self.unresolved.push(p),
+        }
+    }
+
+    fn place(&mut self, p: Pending, topic: &TopicInfo, urgent: bool) {
+        let count = topic.partitions.len() as i32;
+        let partition = match (p.partition, &p.record.key) {
+            (Some(n), _) if n < count => n,
+            (Some(n), _) => {
+                let e = Error::UnknownPartition {
+                    topic: topic.name.clone(),
+                    partition: n,
+                    count,
+                };
+                return self.complete(p, -1, Err(e));
+            }
+            (None, Some(key)) => partition_for_key(key, count),
+            (None, None) => *self
+                .sticky
+                .entry(p.topic.clone())
+                .or_insert_with(|| (rand::random::<u32>() % count.max(1) as u32) as i32),
+        };
+        let q = self.queues.entry((p.topic.clone(), partition)).or_default();
+        q.bytes += p.size;
+        q.urgent |= urgent;
+        q.records.push_back(p);
+    }
+
+    /// Places records whose topic is now known; fails those past max.block.ms.
+    /// Returns the topics still unknown (to refresh).
+    pub fn resolve(&mut self, lookup: impl Fn(&str) -> Option<Arc<TopicInfo>>, missing: impl Fn(&str) -> Option<i16>, now: Instant) -> Vec<String> {
+        let mut still = Vec::new();
+        let mut unknown = Vec::new();
+        for p in std::mem::take(&mut self.unresolved) {
+            match lookup(&p.topic) {
+                Some(t) => {
+                    let urgent = matches!(p.completion, Completion::Waiter(_)) || self.flushing;
+                    self.place(p, &t, urgent)
+                }
+                None if now >= p.metadata_deadline => {
+                    let e = match missing(&p.topic) {
+                        Some(3) | None => Error::UnknownTopic {
+                            topic: p.topic.to_string(),
+                        },
+                        Some(code) => Error::broker(code, Some(&p.topic), None, None),
+                    };
+                    self.complete(p, -1, Err(e));
+                }
+                None => {
+                    if !unknown.iter().any(|t: &String| **t == *p.topic) {
+                        unknown.push(p.topic.to_string());
+                    }
+                    still.push(p);
+                }
+            }
+        }
+        self.unresolved = still;
+        unknown
+    }
+
+    pub fn has_unresolved(&self) -> bool {
+        !self.unresolved.is_empty()
+    }
+
+    /// Takes the batches ready to go; returns them, the next time something becomes ready,
+    /// and whether a leader is unknown (metadata should be refreshed).
+    pub fn ready(&mut self, now: Instant, linger: Duration, max_batch: usize, leader_of: impl Fn(&str, i32) -> i32) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
+        let limit = self.batch_size.min(max_batch);
+        let mut out = Vec::new();
+        let mut next: Option<Instant> = None;
+        let mut need_metadata = false;
+        let mut expired = Vec::new();
+        let flushing = self.flushing;
+        for ((topic, partition), q) in self.queues.iter_mut() {
+            if q.in_flight || q.records.is_empty() {
+                continue;
+            }
+            // Records past delivery.timeout.ms fail rather than wait forever.
+            while q.records.front().is_some_and(|p| now >= p.deadline) {
+                let p = q.records.pop_front().unwrap();
+                q.bytes -= p.size;
+                expired.push(p);
+            }
+            let Some(front) = q.records.front() else { continue };
+            if let Some(at) = q.retry_at {
+                if now < at {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    continue;
+                }
+            }
+            let due = front.enqueued + linger;
+            if !(q.urgent || flushing || q.bytes >= limit || now >= due) {
+                next = Some(next.map_or(due, |n| n.min(due)));
+                continue;
+            }
+            let leader = leader_of(topic, *partition);
+            if leader < 0 {
+                need_metadata = true;
+                continue;
+            }
+            let mut records = Vec::new();
+            let mut bytes = 0;
+            while let Some(p) = q.records.front() {
+                if !records.is_empty() && bytes + p.size > limit {
+                    break;
+                }
+                bytes += p.size;
+                records.push(q.records.pop_front().unwrap());
+            }
+            q.bytes -= bytes;
+            q.in_flight = true;
+            q.urgent = q.urgent && !q.records.is_empty();
+            q.retry_at = None;
+            if self.sticky.get(topic) == Some(partition) {
+                self.sticky.remove(topic);
+            }
+            out.push(ReadyBatch {
+                topic: topic.clone(),
+                partition: *partition,
+                leader,
+                records,
+            });
+        }
+        for p in expired {
+            let e = Error::Timeout {
+                operation: format!("delivery to {}", p.topic),
+                ms: (p.deadline - p.enqueued).as_millis() as u64,
+            };
+            self.complete(p, -1, Err(e));
+        }
+        (out, next, need_metadata)
+    }
+
+    /// Puts a batch back at the front of its queue after a retriable failure.
+    pub fn requeue(&mut self, topic: &Arc<str>, partition: i32, records: Vec<Pending>, retry_at: Instant) {
+        let q = self.queues.entry((topic.clone(), partition)).or_default();
+        for p in records.into_iter().rev() {
+            q.bytes += p.size;
+            q.records.push_front(p);
+        }
+        q.in_flight = false;
+        q.retry_at = Some(retry_at);
+        q.urgent = true;
+    }
+
+    /// The partition's batch came back (done or failed): the next one may go.
+    pub fn release(&mut self, topic: &Arc<str>, partition: i32) {
+        if let Some(q) = self.queues.get_mut(&(topic.clone(), partition)) {
+            q.in_flight = false;
+        }
+    }
+
+    /// Finishes a record with its outcome.
+    pub fn complete(&mut self, p: Pending, partition: i32, result: Result<Delivered>) {
+        self.pending -= 1;
+        match p.completion {
+            Completion::Waiter(tx) => {
+                let _ = tx.send(result);
+            }
+            Completion::Report => self.reports.push_back(DeliveryReport {
+                id: p.id,
+                topic: p.topic.to_string(),
+                partition,
+                result,
+            }),
+        }
+    }
+
+    /// Everything queued goes out without waiting for linger.ms.
+    pub fn urgent_all(&mut self) {
+        self.flushing = true;
+        for q in self.queues.values_mut() {
+            q.urgent = !q.records.is_empty();
+        }
+    }
+
+    /// Called when nothing is pending any more: linger applies again.
+    pub fn settle(&mut self) {
+        if self.pending == 0 {
+            self.flushing = false;
+        }
+    }
+
+    /// Fails every queued (not in-flight) record.
+    pub fn fail_all(&mut self, e: &Error) {
+        let mut all: Vec<(Pending, i32)> = self.unresolved.drain(..).map(|p| (p, -1)).collect();
+        for ((_, partition), q) in self.queues.iter_mut() {
+            q.bytes = 0;
+            all.extend(q.records.drain(..).map(|p| (p, *partition)));
+        }
+        for (p, partition) in all {
+            self.complete(p, partition, Err(e.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::cluster::PartitionInfo;
+    use bytes::Bytes;
+
+    fn topic(n: usize) -> TopicInfo {
+        TopicInfo {
+            name: "t".into(),
+            internal: false,
+            partitions: vec![
+                PartitionInfo {
+                    leader: 1,
+                    leader_epoch: 0
+                };
+                n
+            ],
+        }
+    }
+
+    fn pending(id: u64, key: Option<&str>, partition: Option<i32>, now: Instant) -> Pending {
+        Pending {
+            id,
+            topic: Arc::from("t"),
+            partition,
+            record: OutRecord {
+                key: key.map(|k| Bytes::from(k.to_string())),
+                value: Some(Bytes::from_static(b"v")),
+                headers: vec![],
+                timestamp: 0,
+            },
+            size: 100,
+            enqueued: now,
+            deadline: now + Duration::from_secs(60),
+            metadata_deadline: now + Duration::from_secs(1),
+            attempts: 0,
+            completion: Completion::Report,
+        }
+    }
+
+    #[test]
+    fn linger_then_ready_in_order_one_batch_in_flight() {
+        let now = Instant::now();
+        let t = topic(3);
+        let mut acc = Accumulator::new(1_000_000);
+        for i in 0..5 {
+            acc.push(pending(i, None, Some(1), now), Some(&t), false);
+        }
+        let linger = Duration::from_millis(5);
+        let (ready, next, _) = acc.ready(now, linger, 1_000_000, |_, _| 1);
+        assert!(ready.is_empty());
+        assert_eq!(next, Some(now + linger));
+        let (ready, _, _) = acc.ready(now + linger, linger, 1_000_000, |_, _| 1);
+        assert_eq!(ready.len(), 1);
+        let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4]);
+        // While in flight, new records for the partition wait.
+        acc.push(pending(9, None, Some(1), now), Some(&t), true);
+        assert!(acc.ready(now + linger, linger, 1_000_000, |_, _| 1).0.is_empty());
+        // A retry puts the batch back before the newer record.
+        let batch = ready.into_iter().next().unwrap();
+        acc.requeue(&batch.topic, 1, batch.records, now);
+        let (ready, _, _) = acc.ready(now + linger, linger, 1_000_000, |_, _| 1);
+        let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 9]);
+    }
+
+    #[test]
+    fn batch_size_limits_a_batch() {
+        let now = Instant::now();
+        let t = topic(1);
+        let mut acc = Accumulator::new(250);
+        for i in 0..5 {
+            acc.push(pending(i, None, None, now), Some(&t), false);
+        }
+        let (ready, _, _) = acc.ready(now, Duration::from_secs(10), 1_000_000, |_, _| 1);
+        assert_eq!(ready[0].records.len(), 2, "full batches go without waiting for linger");
+    }
+
+    #[test]
+    fn keys_use_murmur2_and_bad_partitions_fail() {
+        let now = Instant::now();
+        let t = topic(6);
+        let mut acc = Accumulator::new(1_000_000);
+        acc.push(pending(1, Some("key-1"), None, now), Some(&t), true);
+        acc.push(pending(2, None, Some(6), now), Some(&t), true);
+        let (ready, _, _) = acc.ready(now, Duration::ZERO, 1_000_000, |_, _| 1);
+        assert_eq!(ready[0].partition, partition_for_key(b"key-1", 6));
+        let report = acc.reports.pop_front().unwrap();
+        assert_eq!(report.id, 2);
+        assert!(matches!(report.result, Err(Error::UnknownPartition { .. })));
+    }
+
+    #[test]
+    fn unknown_topics_fail_after_max_block() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(1_000_000);
+        acc.push(pending(1, None, None, now), None, false);
+        assert_eq!(acc.resolve(|_| None, |_| Some(3), now), ["t"]);
+        assert!(acc.resolve(|_| None, |_| Some(3), now + Duration::from_secs(2)).is_empty());
+        let r = acc.reports.pop_front().unwrap();
+        assert!(matches!(r.result, Err(Error::UnknownTopic { .. })));
+        assert_eq!(acc.pending, 0);
+    }
+}

@@ -1,0 +1,226 @@
+//! The producer: records are appended to per-partition queues (the accumulator) and a background
+//! sender turns ready queues into one Produce request per broker. At most one batch per
+//! partition is in flight, so retries never reorder a partition.
+
+mod accumulator;
+mod sender;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+
+use super::cluster::Cluster;
+use super::error::{Error, Result};
+use super::records::{record_size, OutRecord, BATCH_OVERHEAD};
+use accumulator::{Accumulator, Completion, Pending};
+
+/// A record to produce.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Creation time (ms since the Unix epoch); now when `None`.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Where the broker put a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub topic: String,
+    pub partition: i32,
+    /// The record's offset; -1 with acks=0 (the broker does not say).
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
+/// The outcome of one ProduceAsync.
+#[derive(Debug, Clone)]
+pub struct DeliveryReport {
+    pub id: u64,
+    pub topic: String,
+    pub partition: i32,
+    pub result: Result<Delivered>,
+}
+
+/// What Flush returns: reports finished since the previous flush, and how many are still out.
+#[derive(Debug)]
+pub struct FlushOutcome {
+    pub reports: Vec<DeliveryReport>,
+    pub pending: usize,
+}
+
+pub(crate) struct Shared {
+    cluster: Arc<Cluster>,
+    acc: Mutex<Accumulator>,
+    /// Wakes the sender: new records, a finished request, a flush.
+    wake: Notify,
+    /// Signalled whenever a record finishes.
+    finished: Notify,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+}
+
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    /// Starts the sender on the current runtime.
+    pub fn start(cluster: Arc<Cluster>) -> Producer {
+        let shared = Arc::new(Shared {
+            acc: Mutex::new(Accumulator::new(cluster.config.batch_size)),
+            cluster,
+            wake: Notify::new(),
+            finished: Notify::new(),
+            next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(sender::run(shared.clone()));
+        Producer { shared }
+    }
+
+    fn enqueue(&self, record: Record, completion: Completion, urgent: bool) -> Result<u64> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        let config = &self.shared.cluster.config;
+        if let Some(p) = record.partition {
+            if p < 0 {
+                return Err(Error::UnknownPartition {
+                    topic: record.topic,
+                    partition: p,
+                    count: 0,
+                });
+            }
+        }
+        let out = OutRecord {
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            timestamp: record.timestamp_ms.unwrap_or_else(now_ms),
+        };
+        let size = record_size(&out);
+        if size + BATCH_OVERHEAD > config.message_max_bytes {
+            return Err(Error::MessageTooLarge {
+                size: size + BATCH_OVERHEAD,
+                max: config.message_max_bytes,
+            });
+        }
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let pending = Pending {
+            id,
+            topic: Arc::from(record.topic.as_str()),
+            partition: record.partition,
+            record: out,
+            size,
+            enqueued: now,
+            deadline: now + Duration::from_millis(config.delivery_timeout_ms),
+            metadata_deadline: now + Duration::from_millis(config.max_block_ms),
+            attempts: 0,
+            completion,
+        };
+        let topic = self.shared.cluster.topic(&record.topic);
+        self.shared.acc.lock().unwrap().push(pending, topic.as_deref(), urgent);
+        self.shared.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Sends one record and waits until the broker acknowledged it (sent at once, no linger).
+    pub async fn send(&self, record: Record) -> Result<Delivered> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(record, Completion::Waiter(tx), true)?;
+        rx.await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Queues a record; its report comes from a later `flush`. Returns the delivery id.
+    pub fn send_async(&self, record: Record) -> Result<u64> {
+        self.enqueue(record, Completion::Report, false)
+    }
+
+    /// Sends several records concurrently and waits for all; results in input order.
+    pub async fn send_batch(&self, records: Vec<Record>) -> Vec<Result<Delivered>> {
+        let receivers: Vec<_> = records
+            .into_iter()
+            .map(|r| {
+                let (tx, rx) = oneshot::channel();
+                self.enqueue(r, Completion::Waiter(tx), false).map(|_| rx)
+            })
+            .collect();
+        self.shared.acc.lock().unwrap().urgent_all();
+        self.shared.wake.notify_one();
+        let mut out = Vec::with_capacity(receivers.len());
+        for r in receivers {
+            out.push(match r {
+                Ok(rx) => rx.await.unwrap_or(Err(Error::Closed)),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    /// Sends everything queued now and waits up to `timeout` for it to finish; returns every
+    /// report finished since the previous flush (each report is returned exactly once).
+    pub async fn flush(&self, timeout: Duration) -> FlushOutcome {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let finished = self.shared.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            {
+                let mut acc = self.shared.acc.lock().unwrap();
+                if acc.pending == 0 {
+                    break;
+                }
+                acc.urgent_all();
+            }
+            self.shared.wake.notify_one();
+            if tokio::time::timeout_at(deadline, finished).await.is_err() {
+                break;
+            }
+        }
+        let mut acc = self.shared.acc.lock().unwrap();
+        FlushOutcome {
+            reports: acc.reports.drain(..).collect(),
+            pending: acc.pending,
+        }
+    }
+
+    /// Records queued or in flight.
+    pub fn pending(&self) -> usize {
+        self.shared.acc.lock().unwrap().pending
+    }
+
+    /// Delivers what is pending (bounded by `timeout`), then stops; the rest fail with Closed.
+    pub async fn close(&self, timeout: Duration) -> FlushOutcome {
+        let mut outcome = self.flush(timeout).await;
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let mut acc = self.shared.acc.lock().unwrap();
+        acc.fail_all(&Error::Closed);
+        outcome.reports.extend(acc.reports.drain(..));
+        outcome.pending = acc.pending;
+        drop(acc);
+        self.shared.finished.notify_waiters();
+        self.shared.wake.notify_one();
+        outcome
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+}

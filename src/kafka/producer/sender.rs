@@ -1,0 +1,254 @@
+//! The background sender: takes ready batches, sends one Produce request per broker, and
+//! completes, retries or fails each batch from the response.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::accumulator::ReadyBatch;
+use super::{Delivered, Shared};
+use crate::kafka::error::{Error, Result};
+use crate::kafka::records::{encode_batch, OutRecord};
+
+pub async fn run(shared: Arc<Shared>) {
+    let config = shared.cluster.config.clone();
+    let linger = Duration::from_millis(config.linger_ms);
+    let backoff = Duration::from_millis(config.retry_backoff_ms);
+    let mut last_metadata_try: Option<Instant> = None;
+    loop {
+        if shared.closed.load(Ordering::SeqCst) && shared.acc.lock().unwrap().pending == 0 {
+            return;
+        }
+        let wake = shared.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+
+        let now = Instant::now();
+        // Unknown topics and leaders need metadata; refresh at most once per backoff.
+        let unknown = {
+            let cluster = &shared.cluster;
+            shared.acc.lock().unwrap().resolve(|t| cluster.topic(t), |t| cluster.missing(t), now)
+        };
+        let (batches, next, need_metadata) = {
+            let cluster = &shared.cluster;
+            shared.acc.lock().unwrap().ready(now, linger, config.message_max_bytes, |t, p| {
+                cluster
+                    .topic(t)
+                    .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
+                    .unwrap_or(-1)
+            })
+        };
+        finished(&shared);
+        let wants_metadata = !unknown.is_empty() || need_metadata || shared.cluster.is_stale();
+        if wants_metadata && last_metadata_try.is_none_or(|t| t.elapsed() >= backoff) {
+            last_metadata_try = Some(Instant::now());
+            let topics = if unknown.is_empty() { None } else { Some(unknown) };
+            let cluster = shared.cluster.clone();
+            let s = shared.clone();
+            tokio::spawn(async move {
+                let _ = match topics {
+                    Some(t) => cluster.refresh(Some(&t)).await,
+                    None => refresh_known(&cluster).await,
+                };
+                s.wake.notify_one();
+            });
+        }
+
+        let mut by_broker: HashMap<i32, Vec<ReadyBatch>> = HashMap::new();
+        for b in batches {
+            by_broker.entry(b.leader).or_default().push(b);
+        }
+        for (broker, batches) in by_broker {
+            tokio::spawn(send_request(shared.clone(), broker, batches));
+        }
+
+        let mut wait = next.map(|n| n.saturating_duration_since(Instant::now()));
+        if wants_metadata || shared.acc.lock().unwrap().has_unresolved() {
+            wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
+        }
+        match wait {
+            Some(d) => {
+                let _ = tokio::time::timeout(d, wake).await;
+            }
+            None => wake.await,
+        }
+    }
+}
+
+/// Refreshes the topics the producer uses (leader changes) without asking for every topic.
+async fn refresh_known(cluster: &crate::kafka::cluster::Cluster) -> Result<()> {
+    let names: Vec<String> = cluster.topics().iter().map(|t| t.name.clone()).collect();
+    cluster.refresh(Some(&names)).await
+}
+
+/// Wakes flushers when records have finished, and resets linger once idle.
+fn finished(shared: &Shared) {
+    shared.acc.lock().unwrap().settle();
+    shared.finished.notify_waiters();
+}
+
+async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>) {
+    let config = &shared.cluster.config;
+    let mut encoded = Vec::with_capacity(batches.len());
+    let mut sendable = Vec::with_capacity(batches.len());
+    for b in batches {
+        let refs: Vec<&OutRecord> = b.records.iter().map(|p| &p.record).collect();
+        match encode_batch(&refs, config.compression) {
+            Ok(bytes) => {
+                encoded.push((b.topic.clone(), b.partition, bytes));
+                sendable.push(b);
+            }
+            Err(e) => finish_batch(&shared, b, Err(e)),
+        }
+    }
+    if sendable.is_empty() {
+        return;
+    }
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for (topic, partition, bytes) in encoded {
+        let data = PartitionProduceData::default().with_index(partition).with_records(Some(bytes));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == &*topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topics.push(
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partition_data(vec![data]),
+            ),
+        }
+    }
+    let req = ProduceRequest::default()
+        .with_acks(config.acks)
+        .with_timeout_ms(config.request_timeout_ms.min(i32::MAX as u64) as i32)
+        .with_topic_data(topics);
+
+    if config.acks == 0 {
+        let result = match shared.cluster.connection(broker).await {
+            Ok(conn) => conn.send_no_response(&req),
+            Err(e) => Err(e),
+        };
+        for b in sendable {
+            match &result {
+                Ok(()) => {
+                    let ts = b.records.first().map_or(0, |p| p.record.timestamp);
+                    let delivered = |_: usize| Delivered {
+                        topic: b.topic.to_string(),
+                        partition: b.partition,
+                        offset: -1,
+                        timestamp_ms: ts,
+                    };
+                    complete_batch(&shared, b.topic.clone(), b.partition, b.records, Ok(()), delivered);
+                }
+                Err(e) => retry_or_fail(&shared, b, e.clone()),
+            }
+        }
+        shared.wake.notify_one();
+        return;
+    }
+
+    let response = match shared.cluster.connection(broker).await {
+        Ok(conn) => conn.send(&req).await,
+        Err(e) => Err(e),
+    };
+    match response {
+        Ok(resp) => handle_response(&shared, resp, sendable),
+        Err(e) => {
+            for b in sendable {
+                retry_or_fail(&shared, b, e.clone());
+            }
+        }
+    }
+    shared.wake.notify_one();
+}
+
+fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<ReadyBatch>) {
+    for b in batches {
+        let part = resp
+            .responses
+            .iter()
+            .filter(|t| t.name.0.as_str() == &*b.topic)
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == b.partition);
+        let Some(part) = part else {
+            let e = Error::Protocol(format!("no produce result for {}[{}]", b.topic, b.partition));
+            retry_or_fail(shared, b, e);
+            continue;
+        };
+        if part.error_code != 0 {
+            let message = part.error_message.as_ref().map(|m| m.to_string());
+            let e = Error::broker(part.error_code, Some(&b.topic), Some(b.partition), message);
+            retry_or_fail(shared, b, e);
+            continue;
+        }
+        let base = part.base_offset;
+        let log_append = part.log_append_time_ms;
+        let (topic, partition) = (b.topic.clone(), b.partition);
+        let timestamps: Vec<i64> = b.records.iter().map(|p| p.record.timestamp).collect();
+        complete_batch(shared, topic.clone(), partition, b.records, Ok(()), |i| Delivered {
+            topic: topic.to_string(),
+            partition,
+            offset: base + i as i64,
+            timestamp_ms: if log_append >= 0 { log_append } else { timestamps[i] },
+        });
+    }
+}
+
+fn complete_batch(
+    shared: &Shared,
+    topic: Arc<str>,
+    partition: i32,
+    records: Vec<super::accumulator::Pending>,
+    result: Result<()>,
+    delivered: impl Fn(usize) -> Delivered,
+) {
+    let mut acc = shared.acc.lock().unwrap();
+    for (i, p) in records.into_iter().enumerate() {
+        let r = match &result {
+            Ok(()) => Ok(delivered(i)),
+            Err(e) => Err(e.clone()),
+        };
+        acc.complete(p, partition, r);
+    }
+    acc.release(&topic, partition);
+    acc.settle();
+    drop(acc);
+    shared.finished.notify_waiters();
+}
+
+fn finish_batch(shared: &Shared, b: ReadyBatch, result: Result<()>) {
+    let (topic, partition) = (b.topic.clone(), b.partition);
+    complete_batch(shared, topic, partition, b.records, result, |_| unreachable_delivery());
+}
+
+fn unreachable_delivery() -> Delivered {
+    Delivered {
+        topic: String::new(),
+        partition: -1,
+        offset: -1,
+        timestamp_ms: -1,
+    }
+}
+
+/// Retriable errors put the batch back (order kept: the partition has nothing else in
+/// flight); others, or exhausted retries and delivery timeouts, fail every record in it.
+fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
+    let config = &shared.cluster.config;
+    let now = Instant::now();
+    let attempts = b.records.first().map_or(0, |p| p.attempts) + 1;
+    let expired = b.records.iter().any(|p| now >= p.deadline);
+    if e.is_retriable() && attempts <= config.retries && !expired && !shared.closed.load(Ordering::SeqCst) {
+        for p in &mut b.records {
+            p.attempts = attempts;
+        }
+        let retry_at = now + Duration::from_millis(config.retry_backoff_ms);
+        shared.acc.lock().unwrap().requeue(&b.topic, b.partition, b.records, retry_at);
+        // A leader move or a dead broker: the next round refreshes metadata.
+        shared.cluster.mark_stale();
+    } else {
+        finish_batch(shared, b, Err(e));
+    }
+}
