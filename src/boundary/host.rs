@@ -45,6 +45,8 @@ pub struct Host(NonNull<AddInDefBaseObj>);
 // the thread 1C is calling us on. The pointer stays valid until Done, after which we drop it.
 unsafe impl Send for Host {}
 
+// ExternalEvent and its queue depth are offered to components; Client raises no events yet.
+#[allow(dead_code)]
 impl Host {
     pub(super) fn new(raw: *mut c_void) -> Option<Host> {
         NonNull::new(raw.cast::<AddInDefBaseObj>()).map(Host)

@@ -2,7 +2,7 @@
 
 use super::error::{CallError, TypeName};
 use super::table::Method;
-use crate::boundary::{Date, Value};
+use crate::boundary::Value;
 
 pub struct Args {
     pub method: &'static Method,
@@ -30,10 +30,6 @@ impl Args {
             index: i,
             detail: (en.into(), ru.into()),
         }
-    }
-
-    pub fn is_missing(&self, i: usize) -> bool {
-        matches!(self.value(i), Value::Empty | Value::Null)
     }
 
     pub fn string(&self, i: usize) -> Result<&str, CallError> {
@@ -86,14 +82,6 @@ impl Args {
         }
     }
 
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, CallError> {
-        match self.value(i) {
-            Value::Empty | Value::Null => Ok(None),
-            Value::Int(_) | Value::Double(_) => self.int(i).map(Some),
-            _ => Err(self.wrong(i, &[TypeName::Number, TypeName::Undefined])),
-        }
-    }
-
     /// A whole Number within `min..=max`.
     pub fn int_in(&self, i: usize, min: i64, max: i64) -> Result<i64, CallError> {
         let n = self.int(i)?;
@@ -122,12 +110,5 @@ impl Args {
     /// For arguments taking several shapes: the standard type error listing them.
     pub fn type_error(&self, i: usize, expected: &'static [TypeName]) -> CallError {
         self.wrong(i, expected)
-    }
-
-    pub fn date(&self, i: usize) -> Result<Date, CallError> {
-        match self.value(i) {
-            Value::Date(d) => Ok(*d),
-            _ => Err(self.wrong(i, &[TypeName::Date])),
-        }
     }
 }

@@ -9,6 +9,7 @@ mod consume;
 mod error;
 mod headers;
 mod json;
+mod kafka_errors;
 mod lang;
 mod produce;
 mod props;

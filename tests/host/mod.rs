@@ -257,13 +257,14 @@ pub fn run_script(p: Platform, script: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn host emulator");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
+    // Feed stdin from another thread: a long script's output would otherwise fill the pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    let script = script.to_string();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(script.as_bytes());
+    });
     let out = child.wait_with_output().unwrap();
+    let _ = feeder.join();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines = stdout
         .lines()

@@ -115,8 +115,13 @@ pub fn peer(script_name: &str, args: &[&str], stdin: &str) -> Vec<Json> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run peer script");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_string();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
     let out = child.wait_with_output().unwrap();
+    let _ = feeder.join();
     assert!(
         out.status.success(),
         "peer {script_name} {args:?} failed: {}",
