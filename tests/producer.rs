@@ -183,3 +183,49 @@ fn tansu_produce_10000_read_back_by_librdkafka_and_kafka_python() {
 fn mock_cluster_produce_10000_read_back_by_librdkafka() {
     produce_and_read_back(&Broker::mock(3));
 }
+
+/// The Windows DLL, run by the Windows build of the emulator under Wine, produces to the
+/// same kind of broker and the records are read back by librdkafka.
+fn windows_produce(p: Platform) {
+    if let Err(why) = host::windows_ready(p) {
+        eprintln!("SKIPPED {p:?}: {why}");
+        return;
+    }
+    const N: usize = 300;
+    let b = Broker::tansu();
+    let topic = support::unique("wine");
+    create_topic(Platform::Linux, &b, &topic, 3);
+    let mut script = format!("new\ncall Connect {}\n", quote(&settings(&b)));
+    for i in 0..N {
+        let method = if i % 2 == 0 { "ProduceAsync" } else { "Produce" };
+        script.push_str(&format!(
+            "call {method} {} {} {} {}\n",
+            quote(&topic),
+            hex(&value_for(i)),
+            quote(&format!("key-{i}")),
+            quote(HEADERS)
+        ));
+    }
+    script.push_str("call Flush 30000\ncall Close\n");
+    let run = run_script(p, &script);
+    run.assert_clean_memory();
+    for c in run.of("call") {
+        assert_eq!(c["ok"], true, "{c}");
+    }
+    let got = consume("rdkafka", &b, &topic, N);
+    for i in 0..N {
+        let m = &got[&format!("key-{i}")];
+        assert_eq!(m.value, value_for(i));
+        assert_eq!(m.headers, expected_headers());
+    }
+}
+
+#[test]
+fn win64_dll_under_wine_produces_to_tansu() {
+    windows_produce(Platform::Win64);
+}
+
+#[test]
+fn win32_dll_under_wine_produces_to_tansu() {
+    windows_produce(Platform::Win32);
+}

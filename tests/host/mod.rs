@@ -106,7 +106,20 @@ pub fn windows_ready(p: Platform) -> Result<(), String> {
     } else if Command::new("wine").arg("--version").output().is_err() {
         Some("wine is not installed".to_string())
     } else {
-        None
+        // Wine may be there without its 32-bit half: ask the emulator itself to start.
+        let probe = Command::new("wine")
+            .arg(emulator(p))
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .output();
+        match probe {
+            Ok(o) if String::from_utf8_lossy(&o.stderr).contains("usage: host1c") => None,
+            Ok(o) => Some(format!(
+                "wine cannot run {p:?} programs here: {}",
+                String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("")
+            )),
+            Err(e) => Some(format!("wine did not start: {e}")),
+        }
     };
     match why {
         None => Ok(()),
@@ -117,71 +130,43 @@ pub fn windows_ready(p: Platform) -> Result<(), String> {
     }
 }
 
-/// Builds the emulator once per platform per test process.
+/// Builds the emulator once per platform per test process. Windows builds go to their own
+/// folder with the add-in copied beside them, as Windows looks for DLLs next to the program.
 pub fn emulator(p: Platform) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<Platform, PathBuf>>> =
-        OnceLock::new();
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<Platform, PathBuf>>> = OnceLock::new();
     let map = BUILT.get_or_init(Default::default);
     let mut map = map.lock().unwrap();
     if let Some(path) = map.get(&p) {
         return path.clone();
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/host1c.c");
-    let dir = target_root().join("host1c");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = target_root().join("host1c").join(p.rust_target().unwrap_or("linux"));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(match p {
-        Platform::Linux => "host1c".to_string(),
-        _ => format!("host1c-{}.exe", p.rust_target().unwrap()),
-    });
+    let out = dir.join(if p == Platform::Linux { "host1c" } else { "host1c.exe" });
     // Unique temp name: several test binaries may build at once.
-    let tmp = dir.join(format!(
-        "tmp-{}-{}",
-        std::process::id(),
-        out.file_name().unwrap().to_string_lossy()
-    ));
+    let tmp = dir.join(format!("tmp-{}-{}", std::process::id(), out.file_name().unwrap().to_string_lossy()));
     let mut cmd = Command::new(p.c_compiler());
-    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&tmp)
-        .arg(&src);
+    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"]).arg(&tmp).arg(root.join("tests/host/host1c.c"));
     match p {
-        Platform::Linux => {
-            cmd.args(["-D_GNU_SOURCE", "-ldl", "-lpthread"]);
-        }
-        _ => {
-            cmd.args(["-static", "-static-libgcc"]);
-        }
-    }
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("{} not runnable: {e}", p.c_compiler()));
-    assert!(
-        status.success(),
-        "building the host emulator for {p:?} failed"
-    );
+        Platform::Linux => cmd.args(["-D_GNU_SOURCE", "-ldl", "-lpthread"]),
+        _ => cmd.args(["-static", "-static-libgcc"]),
+    };
+    let status = cmd.status().unwrap_or_else(|e| panic!("{} not runnable: {e}", p.c_compiler()));
+    assert!(status.success(), "building the host emulator for {p:?} failed");
     std::fs::rename(&tmp, &out).unwrap();
     if p != Platform::Linux {
-        copy_wine_support(p, &dir);
+        let shim_tmp = dir.join(format!("tmp-{}-shim.dll", std::process::id()));
+        let status = Command::new(p.c_compiler())
+            .args(["-shared", "-O2", "-o"])
+            .arg(&shim_tmp)
+            .arg(root.join("tests/support/wine/processprng_shim.c"))
+            .status()
+            .expect("mingw gcc");
+        assert!(status.success(), "building the ProcessPrng shim failed");
+        std::fs::rename(&shim_tmp, dir.join("bcryptprimitives.dll")).unwrap();
     }
     map.insert(p, out.clone());
     out
-}
-
-/// Windows DLLs the add-in needs beside the emulator under Wine (the ProcessPrng shim).
-fn copy_wine_support(p: Platform, dir: &Path) {
-    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/wine/processprng_shim.c");
-    if !shim.exists() {
-        return;
-    }
-    let out = dir.join(format!("shim-{}", p.rust_target().unwrap()));
-    std::fs::create_dir_all(&out).unwrap();
-    let dll = out.join("bcryptprimitives.dll");
-    let status = Command::new(p.c_compiler())
-        .args(["-shared", "-O2", "-o"])
-        .arg(&dll)
-        .arg(&shim)
-        .status()
-        .expect("mingw gcc");
-    assert!(status.success(), "building the ProcessPrng shim failed");
 }
 
 fn command(p: Platform) -> Command {
@@ -194,18 +179,13 @@ fn command(p: Platform) -> Command {
             c
         }
         _ => {
-            // The shim DLL must sit next to the add-in or the exe: copy the add-in beside it.
-            let dir = exe
-                .parent()
-                .unwrap()
-                .join(format!("shim-{}", p.rust_target().unwrap()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let local = dir.join("kafka1c.dll");
+            let local = exe.parent().unwrap().join(format!("kafka1c-{}.dll", std::process::id()));
             std::fs::copy(&lib, &local).unwrap();
             let mut c = Command::new("wine");
             c.arg(exe).arg(local);
+            // Quiet Wine, skip its Mono/Gecko installers, prefer our ProcessPrng shim.
             c.env("WINEDEBUG", "-all")
-                .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+                .env("WINEDLLOVERRIDES", "mscoree,mshtml=;bcryptprimitives=n,b");
             c
         }
     }
