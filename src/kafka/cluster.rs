@@ -94,7 +94,11 @@ impl Cluster {
             None => {
                 self.refresh(Some(&[])).await?;
                 let addr = self.meta.read().unwrap().brokers.get(&node).cloned();
-                let addr = addr.ok_or_else(|| Error::State(format!("broker {node} is not in the cluster metadata")))?;
+                // A broker missing from metadata is down or gone: retriable like a lost connection.
+                let addr = addr.ok_or_else(|| Error::Disconnected {
+                    broker: format!("broker {node}"),
+                    reason: "not in the cluster metadata".into(),
+                })?;
                 self.connection_to_addr(&addr).await
             }
         }

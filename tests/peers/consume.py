@@ -26,7 +26,21 @@ def rdkafka(a):
     c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group or f"peer-{uuid.uuid4()}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "api.version.request": True, "log_level": 3})
-    c.subscribe([a.topic])
+    if a.group:
+        c.subscribe([a.topic])
+    else:
+        # No group: assign every partition from the start, skipping the group join.
+        from confluent_kafka import TopicPartition, OFFSET_BEGINNING
+        deadline = time.time() + a.timeout
+        while True:
+            md = c.list_topics(a.topic, timeout=10).topics.get(a.topic)
+            if md is not None and md.error is None and md.partitions:
+                break
+            if time.time() > deadline:
+                print(f"topic {a.topic} not found", file=sys.stderr)
+                sys.exit(1)
+            time.sleep(0.2)
+        c.assign([TopicPartition(a.topic, p, OFFSET_BEGINNING) for p in md.partitions])
     got, deadline = 0, time.time() + a.timeout
     while got < a.count and time.time() < deadline:
         m = c.poll(0.5)
