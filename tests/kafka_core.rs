@@ -19,7 +19,9 @@ fn client(b: &Broker, settings: serde_json::Value) -> Client {
 
 fn topic(b: &Broker, c: &Client, partitions: i32) -> String {
     let t = support::unique("core");
-    b.create_topic(&t, partitions, |t, n| runtime::block_on(c.create_topic(t, n, 1, &[])).unwrap());
+    b.create_topic(&t, partitions, |t, n| {
+        runtime::block_on(c.create_topic(t, n, 1, &[])).unwrap()
+    });
     t
 }
 
@@ -37,13 +39,26 @@ fn record(topic: &str, i: usize) -> Record {
 fn read_back(b: &Broker, topic: &str, count: usize) -> Vec<(i64, i64, String)> {
     let mut lines: Vec<(i64, i64, String)> = peer(
         "consume.py",
-        &["--bootstrap", b.bootstrap(), "--topic", topic, "--count", &count.to_string(), "--timeout", "90"],
+        &[
+            "--bootstrap",
+            b.bootstrap(),
+            "--topic",
+            topic,
+            "--count",
+            &count.to_string(),
+            "--timeout",
+            "90",
+        ],
         "",
     )
     .iter()
     .map(|l| {
         let v = decode(l["value_b64"].as_str().unwrap());
-        (l["partition"].as_i64().unwrap(), l["offset"].as_i64().unwrap(), String::from_utf8(v).unwrap())
+        (
+            l["partition"].as_i64().unwrap(),
+            l["offset"].as_i64().unwrap(),
+            String::from_utf8(v).unwrap(),
+        )
     })
     .collect();
     lines.sort();
@@ -74,11 +89,17 @@ fn every_codec(b: &Broker) {
         }
         let f = runtime::block_on(c.flush(Duration::from_secs(30)));
         assert_eq!(f.pending, 0);
-        assert!(f.reports.iter().all(|r| r.result.is_ok()), "{codec}: {:?}", f.reports.iter().find(|r| r.result.is_err()));
+        assert!(
+            f.reports.iter().all(|r| r.result.is_ok()),
+            "{codec}: {:?}",
+            f.reports.iter().find(|r| r.result.is_err())
+        );
         let got = read_back(b, &t, 300);
         let mut values: Vec<String> = got.into_iter().map(|(_, _, v)| v).collect();
         values.sort();
-        let mut want: Vec<String> = (0..300).map(|i| String::from_utf8(record(&t, i).value.unwrap().to_vec()).unwrap()).collect();
+        let mut want: Vec<String> = (0..300)
+            .map(|i| String::from_utf8(record(&t, i).value.unwrap().to_vec()).unwrap())
+            .collect();
         want.sort();
         assert_eq!(values, want, "{codec}");
         runtime::block_on(c.close(Duration::from_secs(5)));
@@ -107,7 +128,10 @@ fn acks_zero_one_all() {
         if expect_offsets {
             assert_eq!(offsets, (0..20).collect::<Vec<i64>>(), "acks={acks}");
         } else {
-            assert!(offsets.iter().all(|o| *o == -1), "acks=0 has no offsets: {offsets:?}");
+            assert!(
+                offsets.iter().all(|o| *o == -1),
+                "acks=0 has no offsets: {offsets:?}"
+            );
         }
         assert_eq!(read_back(&b, &t, 20).len(), 20, "acks={acks}");
     }
@@ -118,7 +142,10 @@ fn acks_zero_one_all() {
 #[test]
 fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
     let b = Broker::mock(3);
-    let c = client(&b, json!({"linger.ms": 2, "batch.size": 2000, "retry.backoff.ms": 50}));
+    let c = client(
+        &b,
+        json!({"linger.ms": 2, "batch.size": 2000, "retry.backoff.ms": 50}),
+    );
     let t = topic(&b, &c, 1);
     let r = b.command(json!({"cmd": "push_request_errors", "api_key": 0, "errors": [6, 7, 6, 6]}));
     assert_eq!(r["ok"], true);
@@ -142,9 +169,18 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
     assert_eq!(second.pending, 0);
     let reports: Vec<_> = first.reports.into_iter().chain(second.reports).collect();
     assert_eq!(reports.len(), 1000);
-    assert!(reports.iter().all(|r| r.result.is_ok()), "{:?}", reports.iter().find(|r| r.result.is_err()));
+    assert!(
+        reports.iter().all(|r| r.result.is_ok()),
+        "{:?}",
+        reports.iter().find(|r| r.result.is_err())
+    );
     let got = read_back(&b, &t, 1000);
     let values: Vec<String> = got.into_iter().map(|(_, _, v)| v).collect();
-    let want: Vec<String> = (0..1000).map(|i| String::from_utf8(record(&t, i).value.unwrap().to_vec()).unwrap()).collect();
-    assert_eq!(values, want, "order within the partition must be the produce order");
+    let want: Vec<String> = (0..1000)
+        .map(|i| String::from_utf8(record(&t, i).value.unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(
+        values, want,
+        "order within the partition must be the produce order"
+    );
 }

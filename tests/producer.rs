@@ -14,17 +14,27 @@ const HEADERS: &str = r#"[["h","1"],["h","значение"],["имя","v"],["n"
 
 fn value_for(i: usize) -> Vec<u8> {
     // Binary on purpose: bytes that are not UTF-8 must arrive unchanged.
-    (0..(i % 50 + 1)).map(|k| ((i * 31 + k * 7) % 256) as u8).collect()
+    (0..(i % 50 + 1))
+        .map(|k| ((i * 31 + k * 7) % 256) as u8)
+        .collect()
 }
 
 fn settings(b: &Broker) -> String {
-    json!({"bootstrap.servers": b.bootstrap(), "linger.ms": 5, "client.id": "kafka1c-test"}).to_string()
+    json!({"bootstrap.servers": b.bootstrap(), "linger.ms": 5, "client.id": "kafka1c-test"})
+        .to_string()
 }
 
 /// Creates a topic through the emulator (Tansu) or the mock cluster's API.
 fn create_topic(p: Platform, b: &Broker, topic: &str, partitions: i32) {
     b.create_topic(topic, partitions, |t, n| {
-        let run = run_script(p, &format!("new\ncall Connect {}\ncall CreateTopic {} {n} 1\n", quote(&settings(b)), quote(t)));
+        let run = run_script(
+            p,
+            &format!(
+                "new\ncall Connect {}\ncall CreateTopic {} {n} 1\n",
+                quote(&settings(b)),
+                quote(t)
+            ),
+        );
         run.assert_clean_memory();
         assert_eq!(run.of("call")[1]["ok"], true, "{:?}", run.lines);
     });
@@ -41,10 +51,26 @@ struct Consumed {
 fn consume(client: &str, b: &Broker, topic: &str, count: usize) -> HashMap<String, Consumed> {
     let lines = peer(
         "consume.py",
-        &["--client", client, "--bootstrap", b.bootstrap(), "--topic", topic, "--count", &count.to_string(), "--timeout", "120"],
+        &[
+            "--client",
+            client,
+            "--bootstrap",
+            b.bootstrap(),
+            "--topic",
+            topic,
+            "--count",
+            &count.to_string(),
+            "--timeout",
+            "120",
+        ],
         "",
     );
-    assert_eq!(lines.len(), count, "{client} read {} of {count}", lines.len());
+    assert_eq!(
+        lines.len(),
+        count,
+        "{client} read {} of {count}",
+        lines.len()
+    );
     lines
         .into_iter()
         .map(|l| {
@@ -79,7 +105,12 @@ fn decode(s: &str) -> Vec<u8> {
 }
 
 fn expected_headers() -> Json {
-    json!([["h", b64(b"1")], ["h", b64("значение".as_bytes())], ["имя", b64(b"v")], ["n", null]])
+    json!([
+        ["h", b64(b"1")],
+        ["h", b64("значение".as_bytes())],
+        ["имя", b64(b"v")],
+        ["n", null]
+    ])
 }
 
 /// 10,000 async records + sync ones with keys, headers and binary values; checks every byte,
@@ -121,22 +152,41 @@ fn produce_and_read_back(b: &Broker) {
     }
 
     // Every async id reported exactly once, with an offset; nothing left pending.
-    let flush: Json = serde_json::from_str(calls[ASYNC + 1]["ret"]["value"].as_str().unwrap()).unwrap();
+    let flush: Json =
+        serde_json::from_str(calls[ASYNC + 1]["ret"]["value"].as_str().unwrap()).unwrap();
     assert_eq!(flush["pending"], 0);
     let reports = flush["reports"].as_array().unwrap();
     assert_eq!(reports.len(), ASYNC);
     let ids: HashSet<i64> = reports.iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), ASYNC, "every delivery id exactly once");
-    let async_ids: Vec<i64> = calls[1..=ASYNC].iter().map(|c| c["ret"]["value"].as_i64().unwrap()).collect();
+    let async_ids: Vec<i64> = calls[1..=ASYNC]
+        .iter()
+        .map(|c| c["ret"]["value"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, async_ids.iter().copied().collect::<HashSet<_>>());
-    let second_flush: Json = serde_json::from_str(calls[ASYNC + 2 + SYNC]["ret"]["value"].as_str().unwrap()).unwrap();
-    assert_eq!(second_flush["reports"].as_array().unwrap().len(), 0, "no report repeated");
-    let id_to_index: HashMap<i64, usize> = async_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let second_flush: Json =
+        serde_json::from_str(calls[ASYNC + 2 + SYNC]["ret"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        second_flush["reports"].as_array().unwrap().len(),
+        0,
+        "no report repeated"
+    );
+    let id_to_index: HashMap<i64, usize> = async_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
     let mut reported: HashMap<usize, (i64, i64)> = HashMap::new();
     for r in reports {
         assert!(r.get("error").is_none(), "{r}");
         let i = id_to_index[&r["id"].as_i64().unwrap()];
-        reported.insert(i, (r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap()));
+        reported.insert(
+            i,
+            (
+                r["partition"].as_i64().unwrap(),
+                r["offset"].as_i64().unwrap(),
+            ),
+        );
     }
     let sync_offsets: Vec<i64> = calls[ASYNC + 2..ASYNC + 2 + SYNC]
         .iter()
@@ -145,19 +195,33 @@ fn produce_and_read_back(b: &Broker) {
 
     let total = ASYNC + SYNC;
     // kafka-python 3.0 cannot bootstrap from librdkafka's mock cluster (tests/README.md).
-    let clients: &[&str] = if b.kind == "mock" { &["rdkafka"] } else { &["rdkafka", "kafka-python"] };
+    let clients: &[&str] = if b.kind == "mock" {
+        &["rdkafka"]
+    } else {
+        &["rdkafka", "kafka-python"]
+    };
     for &client in clients {
         let got = consume(client, b, &topic, total);
         for i in 0..total {
             let key = format!("key-{i}");
-            let m = got.get(&key).unwrap_or_else(|| panic!("{client}: {key} missing"));
+            let m = got
+                .get(&key)
+                .unwrap_or_else(|| panic!("{client}: {key} missing"));
             assert_eq!(m.key, key.as_bytes());
             assert_eq!(m.value, value_for(i), "{client}: value of {key}");
             assert_eq!(m.headers, expected_headers(), "{client}: headers of {key}");
             if i < ASYNC {
-                assert_eq!(reported[&i], (m.partition, m.offset), "{client}: report of {key}");
+                assert_eq!(
+                    reported[&i],
+                    (m.partition, m.offset),
+                    "{client}: report of {key}"
+                );
             } else {
-                assert_eq!(sync_offsets[i - ASYNC], m.offset, "{client}: sync offset of {key}");
+                assert_eq!(
+                    sync_offsets[i - ASYNC],
+                    m.offset,
+                    "{client}: sync offset of {key}"
+                );
             }
         }
     }
@@ -165,12 +229,23 @@ fn produce_and_read_back(b: &Broker) {
     // Same keys, same partitions as librdkafka's murmur2_random.
     let check_topic = support::unique("partitions");
     create_topic(p, b, &check_topic, PARTITIONS);
-    let keys: String = (0..total).step_by(7).map(|i| b64(format!("key-{i}").as_bytes()) + "\n").collect();
-    let rd = peer("partitions.py", &["--bootstrap", b.bootstrap(), "--topic", &check_topic], &keys);
+    let keys: String = (0..total)
+        .step_by(7)
+        .map(|i| b64(format!("key-{i}").as_bytes()) + "\n")
+        .collect();
+    let rd = peer(
+        "partitions.py",
+        &["--bootstrap", b.bootstrap(), "--topic", &check_topic],
+        &keys,
+    );
     let got = consume("rdkafka", b, &topic, total);
     for l in rd {
         let key = String::from_utf8(decode(l["key_b64"].as_str().unwrap())).unwrap();
-        assert_eq!(got[&key].partition, l["partition"].as_i64().unwrap(), "partition of {key}");
+        assert_eq!(
+            got[&key].partition,
+            l["partition"].as_i64().unwrap(),
+            "partition of {key}"
+        );
     }
 }
 
@@ -197,7 +272,11 @@ fn windows_produce(p: Platform) {
     create_topic(Platform::Linux, &b, &topic, 3);
     let mut script = format!("new\ncall Connect {}\n", quote(&settings(&b)));
     for i in 0..N {
-        let method = if i % 2 == 0 { "ProduceAsync" } else { "Produce" };
+        let method = if i % 2 == 0 {
+            "ProduceAsync"
+        } else {
+            "Produce"
+        };
         script.push_str(&format!(
             "call {method} {} {} {} {}\n",
             quote(&topic),

@@ -29,18 +29,43 @@ fn took_ms(c: &Json) -> f64 {
 #[test]
 fn unreachable_and_silent_brokers_fail_within_their_timeouts() {
     // A port nobody listens on: refused at once.
-    let refused = json!({"bootstrap.servers": "127.0.0.1:1", "socket.connection.setup.timeout.ms": 1000}).to_string();
+    let refused =
+        json!({"bootstrap.servers": "127.0.0.1:1", "socket.connection.setup.timeout.ms": 1000})
+            .to_string();
     // A listener that never answers: the request times out.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_cfg = json!({"bootstrap.servers": silent.local_addr().unwrap().to_string(), "request.timeout.ms": 1500}).to_string();
-    let c = calls(&format!("new\ncall Connect {}\ncall Connect {}\nuilang ru\ncall Подключить {}\n", quote(&refused), quote(&silent_cfg), quote(&refused)));
+    let c = calls(&format!(
+        "new\ncall Connect {}\ncall Connect {}\nuilang ru\ncall Подключить {}\n",
+        quote(&refused),
+        quote(&silent_cfg),
+        quote(&refused)
+    ));
     let e = error(&c[0]);
-    assert!(e.starts_with("Connect: no Kafka broker reachable at 127.0.0.1:1"), "{e}");
-    assert!(took_ms(&c[0]) < 10_000.0, "refused connection took {} ms", took_ms(&c[0]));
+    assert!(
+        e.starts_with("Connect: no Kafka broker reachable at 127.0.0.1:1"),
+        "{e}"
+    );
+    assert!(
+        took_ms(&c[0]) < 10_000.0,
+        "refused connection took {} ms",
+        took_ms(&c[0])
+    );
     let e = error(&c[1]);
-    assert!(e.contains("did not finish within 1500 ms") || e.contains("no answer within"), "{e}");
-    assert!(took_ms(&c[1]) < 1500.0 + 10_000.0, "silent broker took {} ms", took_ms(&c[1]));
-    assert!(error(&c[2]).starts_with("Подключить: брокер Kafka недоступен по адресу 127.0.0.1:1"), "{}", error(&c[2]));
+    assert!(
+        e.contains("did not finish within 1500 ms") || e.contains("no answer within"),
+        "{e}"
+    );
+    assert!(
+        took_ms(&c[1]) < 1500.0 + 10_000.0,
+        "silent broker took {} ms",
+        took_ms(&c[1])
+    );
+    assert!(
+        error(&c[2]).starts_with("Подключить: брокер Kafka недоступен по адресу 127.0.0.1:1"),
+        "{}",
+        error(&c[2])
+    );
 }
 
 #[test]
@@ -53,12 +78,31 @@ fn bad_settings_name_the_key_and_never_echo_secrets() {
         quote(r#"{"bootstrap.servers":"127.0.0.1:9","sasl.password":"S3cr3t-Pa55"}"#),
         quote(r#"{"bootstrap.servers":"127.0.0.1:9","lingerr.ms":5}"#),
     ));
-    assert!(error(&c[0]).starts_with("Connect: argument 1 (Settings) setting \"(settings)\": not valid JSON"), "{}", error(&c[0]));
-    assert_eq!(error(&c[1]), "Connect: argument 1 (Settings) setting \"lingerr.ms\": unknown setting");
-    assert!(error(&c[2]).contains("\"acks\": must be all, -1, 0 or 1, got \"maybe\""), "{}", error(&c[2]));
+    assert!(
+        error(&c[0])
+            .starts_with("Connect: argument 1 (Settings) setting \"(settings)\": not valid JSON"),
+        "{}",
+        error(&c[0])
+    );
+    assert_eq!(
+        error(&c[1]),
+        "Connect: argument 1 (Settings) setting \"lingerr.ms\": unknown setting"
+    );
+    assert!(
+        error(&c[2]).contains("\"acks\": must be all, -1, 0 or 1, got \"maybe\""),
+        "{}",
+        error(&c[2])
+    );
     assert!(error(&c[3]).contains("sasl.password"), "{}", error(&c[3]));
-    assert!(!error(&c[3]).contains("S3cr3t"), "secret leaked: {}", error(&c[3]));
-    assert_eq!(error(&c[4]), "Подключить: аргумент 1 (Настройки) настройка \"lingerr.ms\": неизвестная настройка");
+    assert!(
+        !error(&c[3]).contains("S3cr3t"),
+        "secret leaked: {}",
+        error(&c[3])
+    );
+    assert_eq!(
+        error(&c[4]),
+        "Подключить: аргумент 1 (Настройки) настройка \"lingerr.ms\": неизвестная настройка"
+    );
 }
 
 fn broker_errors(b: &Broker) {
@@ -66,7 +110,11 @@ fn broker_errors(b: &Broker) {
     let settings = json!({"bootstrap.servers": b.bootstrap(), "allow.auto.create.topics": false,
                           "max.block.ms": 1500, "message.max.bytes": 1000, "linger.ms": 0});
     b.create_topic(&topic, 2, |t, n| {
-        let c = calls(&format!("new\ncall Connect {}\ncall CreateTopic {} {n} 1\n", quote(&settings.to_string()), quote(t)));
+        let c = calls(&format!(
+            "new\ncall Connect {}\ncall CreateTopic {} {n} 1\n",
+            quote(&settings.to_string()),
+            quote(t)
+        ));
         assert_eq!(c[1]["ok"], true, "{}", c[1]);
     });
     let missing = support::unique("missing");
@@ -82,13 +130,31 @@ fn broker_errors(b: &Broker) {
     assert_eq!(c[0]["ok"], true, "{}", c[0]);
     let e = error(&c[1]);
     assert_eq!(e, format!("Produce: topic \"{missing}\" does not exist"));
-    assert!(took_ms(&c[1]) < 1500.0 + 10_000.0, "unknown topic took {} ms", took_ms(&c[1]));
-    assert!(error(&c[2]).contains("larger than message.max.bytes (1000)"), "{}", error(&c[2]));
-    assert_eq!(error(&c[3]), format!("Produce: topic \"{topic}\" has no partition 7 (it has 2)"));
+    assert!(
+        took_ms(&c[1]) < 1500.0 + 10_000.0,
+        "unknown topic took {} ms",
+        took_ms(&c[1])
+    );
+    assert!(
+        error(&c[2]).contains("larger than message.max.bytes (1000)"),
+        "{}",
+        error(&c[2])
+    );
+    assert_eq!(
+        error(&c[3]),
+        format!("Produce: topic \"{topic}\" has no partition 7 (it has 2)")
+    );
     assert_eq!(c[4]["ok"], true, "{}", c[4]);
-    assert!(error(&c[5]).starts_with("ProduceBatch: argument 2 (RecordsJSON) is not valid JSON"), "{}", error(&c[5]));
+    assert!(
+        error(&c[5]).starts_with("ProduceBatch: argument 2 (RecordsJSON) is not valid JSON"),
+        "{}",
+        error(&c[5])
+    );
     assert_eq!(c[6]["ok"], true, "Close");
-    assert_eq!(error(&c[7]), "Produce: not connected: call Connect(Settings) first");
+    assert_eq!(
+        error(&c[7]),
+        "Produce: not connected: call Connect(Settings) first"
+    );
     assert_eq!(c[8]["ok"], true, "a second Close is harmless");
 }
 
@@ -107,7 +173,11 @@ fn produce_batch_rest_proxy_shapes(b: &Broker) {
     let topic = support::unique("batch");
     let settings = json!({"bootstrap.servers": b.bootstrap()}).to_string();
     b.create_topic(&topic, 3, |t, n| {
-        let c = calls(&format!("new\ncall Connect {}\ncall CreateTopic {} {n} 1\n", quote(&settings), quote(t)));
+        let c = calls(&format!(
+            "new\ncall Connect {}\ncall CreateTopic {} {n} 1\n",
+            quote(&settings),
+            quote(t)
+        ));
         assert_eq!(c[1]["ok"], true, "{}", c[1]);
     });
     let mut records: Vec<Json> = (0..1000)
@@ -116,18 +186,42 @@ fn produce_batch_rest_proxy_shapes(b: &Broker) {
     records.push(json!({"value": "to partition 2", "partition": 2}));
     records.push(json!({"value": "bad", "partition": 99}));
     let body = json!({"records": records}).to_string();
-    let c = calls(&format!("new\ncall Connect {}\ncall ОтправитьПакет {} {}\n", quote(&settings), quote(&topic), quote(&body)));
+    let c = calls(&format!(
+        "new\ncall Connect {}\ncall ОтправитьПакет {} {}\n",
+        quote(&settings),
+        quote(&topic),
+        quote(&body)
+    ));
     let resp: Json = serde_json::from_str(c[1]["ret"]["value"].as_str().unwrap()).unwrap();
     let offsets = resp["offsets"].as_array().unwrap();
     assert_eq!(offsets.len(), 1002);
     for o in &offsets[..1001] {
-        assert!(o["error"].is_null() && o["offset"].as_i64().unwrap() >= 0, "{o}");
+        assert!(
+            o["error"].is_null() && o["offset"].as_i64().unwrap() >= 0,
+            "{o}"
+        );
     }
     assert_eq!(offsets[1000]["partition"], 2);
-    assert!(offsets[1001]["error"].as_str().unwrap().contains("no partition 99"), "{}", offsets[1001]);
+    assert!(
+        offsets[1001]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no partition 99"),
+        "{}",
+        offsets[1001]
+    );
     let got = support::peer(
         "consume.py",
-        &["--bootstrap", b.bootstrap(), "--topic", &topic, "--count", "1001", "--timeout", "60"],
+        &[
+            "--bootstrap",
+            b.bootstrap(),
+            "--topic",
+            &topic,
+            "--count",
+            "1001",
+            "--timeout",
+            "60",
+        ],
         "",
     );
     assert_eq!(got.len(), 1001);

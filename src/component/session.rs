@@ -66,7 +66,8 @@ impl Session {
             let ru = from_kafka(&e).text(super::lang::Lang::Ru);
             ConnectError::Settings(e.to_string(), ru)
         })?;
-        let client = runtime::block_on(Client::connect(config)).map_err(|e| ConnectError::Other(from_kafka(&e)))?;
+        let client = runtime::block_on(Client::connect(config))
+            .map_err(|e| ConnectError::Other(from_kafka(&e)))?;
         Ok(Session { client })
     }
 
@@ -77,7 +78,9 @@ impl Session {
     }
 
     pub fn produce_async(&self, r: Outgoing) -> Result<u64, CallError> {
-        self.client.produce_async(record(r)).map_err(|e| from_kafka(&e))
+        self.client
+            .produce_async(record(r))
+            .map_err(|e| from_kafka(&e))
     }
 
     /// `{"reports":[{"id","topic","partition","offset"} | {..,"error","error_code"}],"pending":N}`
@@ -95,7 +98,11 @@ impl Session {
         Ok(json!({"reports": reports, "pending": outcome.pending}).to_string())
     }
 
-    pub fn produce_batch(&self, topic: &str, records: Vec<BatchRecord>) -> Result<String, CallError> {
+    pub fn produce_batch(
+        &self,
+        topic: &str,
+        records: Vec<BatchRecord>,
+    ) -> Result<String, CallError> {
         let records = records
             .into_iter()
             .map(|r| Record {
@@ -103,7 +110,11 @@ impl Session {
                 partition: r.partition,
                 key: r.key.map(Bytes::from),
                 value: r.value.map(Bytes::from),
-                headers: r.headers.into_iter().map(|(k, v)| (k, v.map(Bytes::from))).collect(),
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k, v.map(Bytes::from)))
+                    .collect(),
                 timestamp_ms: None,
             })
             .collect();
@@ -125,8 +136,15 @@ impl Session {
         Ok(rest_proxy::response(&outcomes))
     }
 
-    pub fn create_topic(&self, name: String, partitions: i32, rf: i16, configs: Vec<(String, String)>) -> Result<(), CallError> {
-        runtime::block_on(self.client.create_topic(&name, partitions, rf, &configs)).map_err(|e| from_kafka(&e))
+    pub fn create_topic(
+        &self,
+        name: String,
+        partitions: i32,
+        rf: i16,
+        configs: Vec<(String, String)>,
+    ) -> Result<(), CallError> {
+        runtime::block_on(self.client.create_topic(&name, partitions, rf, &configs))
+            .map_err(|e| from_kafka(&e))
     }
 
     pub fn delete_topic(&self, name: String) -> Result<(), CallError> {
@@ -143,7 +161,11 @@ impl Session {
         Ok(Json::Array(list).to_string())
     }
 
-    pub fn subscribe(&mut self, _topics: Vec<String>, _group: Option<String>) -> Result<(), CallError> {
+    pub fn subscribe(
+        &mut self,
+        _topics: Vec<String>,
+        _group: Option<String>,
+    ) -> Result<(), CallError> {
         no_consumer()
     }
     pub fn poll(&mut self, _timeout_ms: u64) -> Result<Option<Message>, CallError> {
@@ -158,7 +180,12 @@ impl Session {
     pub fn commit_offsets(&mut self, _offsets: Vec<(String, i32, i64)>) -> Result<(), CallError> {
         no_consumer()
     }
-    pub fn seek(&mut self, _topic: String, _partition: i32, _position: Position) -> Result<(), CallError> {
+    pub fn seek(
+        &mut self,
+        _topic: String,
+        _partition: i32,
+        _position: Position,
+    ) -> Result<(), CallError> {
         no_consumer()
     }
     pub fn assignment(&mut self) -> Result<String, CallError> {

@@ -24,7 +24,13 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, replication: i16, configs: &[(String, String)]) -> Result<()> {
+pub async fn create_topic(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    replication: i16,
+    configs: &[(String, String)],
+) -> Result<()> {
     let timeout_ms = cluster.config.request_timeout_ms.min(i32::MAX as u64) as i32;
     let req = CreateTopicsRequest::default()
         .with_timeout_ms(timeout_ms)
@@ -51,7 +57,9 @@ pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, repli
             continue;
         }
         if code != 0 {
-            let message = result.and_then(|r| r.error_message.as_ref()).map(|m| m.to_string());
+            let message = result
+                .and_then(|r| r.error_message.as_ref())
+                .map(|m| m.to_string());
             return Err(Error::broker(code, Some(topic), None, message));
         }
         // Let the new topic's metadata reach the cache before anyone produces to it.
@@ -83,7 +91,9 @@ pub async fn delete_topic(cluster: &Cluster, topic: &str) -> Result<()> {
             });
         }
         if code != 0 {
-            let message = result.and_then(|r| r.error_message.as_ref()).map(|m| m.to_string());
+            let message = result
+                .and_then(|r| r.error_message.as_ref())
+                .map(|m| m.to_string());
             return Err(Error::broker(code, Some(topic), None, message));
         }
         wait_for_topic(cluster, topic, false).await;
@@ -98,9 +108,9 @@ async fn wait_for_topic(cluster: &Cluster, topic: &str, exists: bool) {
     let topics = [topic.to_string()];
     for _ in 0..50 {
         if cluster.refresh(Some(&topics)).await.is_ok() {
-            let present = cluster
-                .topic(topic)
-                .is_some_and(|t| !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0));
+            let present = cluster.topic(topic).is_some_and(|t| {
+                !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0)
+            });
             if present == exists {
                 return;
             }

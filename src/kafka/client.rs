@@ -56,7 +56,13 @@ impl Client {
         self.producer.send_batch(records).await
     }
 
-    pub async fn create_topic(&self, name: &str, partitions: i32, replication: i16, configs: &[(String, String)]) -> Result<()> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &[(String, String)],
+    ) -> Result<()> {
         admin::create_topic(&self.cluster, name, partitions, replication, configs).await
     }
 

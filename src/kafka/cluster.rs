@@ -52,7 +52,12 @@ impl Cluster {
             meta: RwLock::new(Metadata::default()),
             conns: tokio::sync::Mutex::new(HashMap::new()),
         });
-        let deadline = Duration::from_millis(cluster.config.connect_timeout_ms.max(cluster.config.request_timeout_ms));
+        let deadline = Duration::from_millis(
+            cluster
+                .config
+                .connect_timeout_ms
+                .max(cluster.config.request_timeout_ms),
+        );
         match tokio::time::timeout(deadline, cluster.refresh(Some(&[]))).await {
             Ok(Ok(())) => Ok(cluster),
             Ok(Err(e)) => Err(Error::Unreachable {
@@ -112,7 +117,14 @@ impl Cluster {
                 return Ok(c.clone());
             }
         }
-        let mut candidates: Vec<String> = self.meta.read().unwrap().brokers.values().cloned().collect();
+        let mut candidates: Vec<String> = self
+            .meta
+            .read()
+            .unwrap()
+            .brokers
+            .values()
+            .cloned()
+            .collect();
         candidates.extend(self.config.bootstrap_servers.iter().cloned());
         let mut last = None;
         for addr in candidates {
@@ -161,13 +173,21 @@ impl Cluster {
             meta.topics.clear();
         }
         for t in resp.topics {
-            let Some(name) = t.name.map(|n| n.0.to_string()) else { continue };
+            let Some(name) = t.name.map(|n| n.0.to_string()) else {
+                continue;
+            };
             if t.error_code != 0 && t.partitions.is_empty() {
                 meta.topics.remove(&name);
                 meta.missing.insert(name, t.error_code);
                 continue;
             }
-            let count = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
+            let count = t
+                .partitions
+                .iter()
+                .map(|p| p.partition_index + 1)
+                .max()
+                .unwrap_or(0)
+                .max(0) as usize;
             let mut partitions = vec![
                 PartitionInfo {
                     leader: -1,
@@ -178,7 +198,11 @@ impl Cluster {
             for p in &t.partitions {
                 if let Some(slot) = partitions.get_mut(p.partition_index as usize) {
                     *slot = PartitionInfo {
-                        leader: if p.error_code == 0 || p.leader_id.0 >= 0 { p.leader_id.0 } else { -1 },
+                        leader: if p.error_code == 0 || p.leader_id.0 >= 0 {
+                            p.leader_id.0
+                        } else {
+                            -1
+                        },
                         leader_epoch: p.leader_epoch,
                     };
                 }
@@ -218,7 +242,11 @@ impl Cluster {
     /// Whether the cache is older than metadata.max.age.ms.
     pub fn is_stale(&self) -> bool {
         let max_age = Duration::from_millis(self.config.metadata_max_age_ms);
-        self.meta.read().unwrap().refreshed.is_none_or(|t| t.elapsed() > max_age)
+        self.meta
+            .read()
+            .unwrap()
+            .refreshed
+            .is_none_or(|t| t.elapsed() > max_age)
     }
 
     /// Makes the next `is_stale` true, e.g. after NOT_LEADER_OR_FOLLOWER.

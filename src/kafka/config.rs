@@ -130,7 +130,10 @@ fn text(key: &str, v: &Json) -> Result<String> {
         Json::String(s) => Ok(s.trim().to_string()),
         Json::Number(n) => Ok(n.to_string()),
         Json::Bool(b) => Ok(b.to_string()),
-        _ => Err(Error::config(key, format!("must be a string, number or boolean, got {v}"))),
+        _ => Err(Error::config(
+            key,
+            format!("must be a string, number or boolean, got {v}"),
+        )),
     }
 }
 
@@ -140,7 +143,10 @@ fn number(key: &str, v: &Json, min: u64, max: u64) -> Result<u64> {
         .parse()
         .map_err(|_| Error::config(key, format!("must be a whole number, got {t:?}")))?;
     if n < min || n > max {
-        return Err(Error::config(key, format!("must be from {min} to {max}, got {n}")));
+        return Err(Error::config(
+            key,
+            format!("must be from {min} to {max}, got {n}"),
+        ));
     }
     Ok(n)
 }
@@ -149,7 +155,10 @@ fn boolean(key: &str, v: &Json) -> Result<bool> {
     match text(key, v)?.to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(Error::config(key, format!("must be true or false, got {other:?}"))),
+        other => Err(Error::config(
+            key,
+            format!("must be true or false, got {other:?}"),
+        )),
     }
 }
 
@@ -235,7 +244,9 @@ impl Config {
                 if p != "PLAINTEXT" {
                     return Err(Error::config(
                         key,
-                        format!("{p:?} is not supported by this version of kafka1c (only PLAINTEXT)"),
+                        format!(
+                            "{p:?} is not supported by this version of kafka1c (only PLAINTEXT)"
+                        ),
                     ));
                 }
             }
@@ -245,7 +256,10 @@ impl Config {
                     "0" => 0,
                     "1" => 1,
                     other => {
-                        return Err(Error::config(key, format!("must be all, -1, 0 or 1, got {other:?}")))
+                        return Err(Error::config(
+                            key,
+                            format!("must be all, -1, 0 or 1, got {other:?}"),
+                        ))
                     }
                 }
             }
@@ -312,7 +326,9 @@ impl Config {
                 let mut out = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     out.push(match name.to_ascii_lowercase().as_str() {
-                        "range" | "org.apache.kafka.clients.consumer.rangeassignor" => Assignor::Range,
+                        "range" | "org.apache.kafka.clients.consumer.rangeassignor" => {
+                            Assignor::Range
+                        }
                         "roundrobin" | "org.apache.kafka.clients.consumer.roundrobinassignor" => {
                             Assignor::RoundRobin
                         }
@@ -330,7 +346,9 @@ impl Config {
                 self.assignment_strategy = out;
             }
             "fetch.min.bytes" => self.fetch_min_bytes = number(key, v, 1, 100_000_000)? as i32,
-            "fetch.max.bytes" => self.fetch_max_bytes = number(key, v, 1024, i32::MAX as u64)? as i32,
+            "fetch.max.bytes" => {
+                self.fetch_max_bytes = number(key, v, 1024, i32::MAX as u64)? as i32
+            }
             "max.partition.fetch.bytes" => {
                 self.max_partition_fetch_bytes = number(key, v, 1024, i32::MAX as u64)? as i32
             }
@@ -381,7 +399,10 @@ mod tests {
         assert!(!c.enable_auto_commit);
         assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
         assert_eq!(c.group_id.as_deref(), Some("g"));
-        assert_eq!(c.assignment_strategy, [Assignor::RoundRobin, Assignor::Range]);
+        assert_eq!(
+            c.assignment_strategy,
+            [Assignor::RoundRobin, Assignor::Range]
+        );
     }
 
     #[test]
@@ -394,8 +415,10 @@ mod tests {
         assert!(e.to_string().contains("whole number"));
         assert!(Config::parse(r#"{"acks":1}"#).is_err());
         assert!(Config::parse("{").is_err());
-        let e = Config::parse(r#"{"bootstrap.servers":"h:1","session.timeout.ms":1000,"heartbeat.interval.ms":3000}"#)
-            .unwrap_err();
+        let e = Config::parse(
+            r#"{"bootstrap.servers":"h:1","session.timeout.ms":1000,"heartbeat.interval.ms":3000}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("heartbeat.interval.ms"));
     }
 }

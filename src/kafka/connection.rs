@@ -32,7 +32,13 @@ impl Shared {
     fn kill(&self, reason: String) {
         self.alive.store(false, Ordering::SeqCst);
         self.death.lock().unwrap().get_or_insert(reason.clone());
-        let pending: Vec<Reply> = self.pending.lock().unwrap().drain().map(|(_, r)| r).collect();
+        let pending: Vec<Reply> = self
+            .pending
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
         for reply in pending {
             let _ = reply.send(Err(Error::Disconnected {
                 broker: self.addr.clone(),
@@ -66,7 +72,12 @@ pub struct Connection {
 
 impl Connection {
     /// Connects, negotiates versions, and starts the reader/writer tasks.
-    pub async fn connect(addr: &str, client_id: &str, connect_timeout: Duration, request_timeout: Duration) -> Result<Arc<Connection>> {
+    pub async fn connect(
+        addr: &str,
+        client_id: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Arc<Connection>> {
         let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| Error::Disconnected {
@@ -119,7 +130,12 @@ impl Connection {
             resp = self.send_version(&req, 0).await?;
         }
         if resp.error_code != 0 {
-            return Err(Error::broker(resp.error_code, None, None, Some("ApiVersions failed".into())));
+            return Err(Error::broker(
+                resp.error_code,
+                None,
+                None,
+                Some("ApiVersions failed".into()),
+            ));
         }
         let map = resp
             .api_keys
@@ -132,7 +148,10 @@ impl Connection {
 
     /// The version we will use for `R`, or why the broker cannot serve it.
     pub fn version<R: Request>(&self) -> Result<i16> {
-        let broker = self.broker_versions.get().and_then(|m| m.get(&R::KEY).copied());
+        let broker = self
+            .broker_versions
+            .get()
+            .and_then(|m| m.get(&R::KEY).copied());
         versions::choose(R::KEY, broker).map_err(|(broker_max, needed)| Error::UnsupportedVersion {
             api: versions::api_name(R::KEY),
             broker_max,
@@ -161,7 +180,8 @@ impl Connection {
             .with_correlation_id(correlation)
             .with_client_id(Some(self.client_id.clone()));
         let hv = R::header_version(version);
-        let size = header.compute_size(hv).map_err(proto)? + req.compute_size(version).map_err(proto)?;
+        let size =
+            header.compute_size(hv).map_err(proto)? + req.compute_size(version).map_err(proto)?;
         let mut buf = BytesMut::with_capacity(4 + size);
         buf.put_i32(size as i32);
         header.encode(&mut buf, hv).map_err(proto)?;
@@ -173,7 +193,9 @@ impl Connection {
         if !self.is_alive() {
             return Err(self.shared.disconnected());
         }
-        self.frames.send(frame).map_err(|_| self.shared.disconnected())
+        self.frames
+            .send(frame)
+            .map_err(|_| self.shared.disconnected())
     }
 
     async fn send_version<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
@@ -217,7 +239,11 @@ fn proto(e: impl std::fmt::Display) -> Error {
 }
 
 /// Writes frames in order; frames queued together go out in one write.
-async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>, shared: Arc<Shared>) {
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    shared: Arc<Shared>,
+) {
     let mut batch = BytesMut::new();
     while let Some(first) = rx.recv().await {
         if !shared.alive.load(Ordering::SeqCst) {

@@ -7,11 +7,20 @@ use kafka_protocol::error::ResponseError;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// A setting is unknown or has a bad value. `value` is never a secret.
-    Config { key: String, reason: String },
+    Config {
+        key: String,
+        reason: String,
+    },
     /// No bootstrap server answered.
-    Unreachable { servers: String, reason: String },
+    Unreachable {
+        servers: String,
+        reason: String,
+    },
     /// An operation did not finish in time.
-    Timeout { operation: String, ms: u64 },
+    Timeout {
+        operation: String,
+        ms: u64,
+    },
     /// The broker answered with an error code.
     Broker {
         code: i16,
@@ -19,13 +28,29 @@ pub enum Error {
         partition: Option<i32>,
         message: Option<String>,
     },
-    MessageTooLarge { size: usize, max: usize },
-    UnknownTopic { topic: String },
-    UnknownPartition { topic: String, partition: i32, count: i32 },
+    MessageTooLarge {
+        size: usize,
+        max: usize,
+    },
+    UnknownTopic {
+        topic: String,
+    },
+    UnknownPartition {
+        topic: String,
+        partition: i32,
+        count: i32,
+    },
     /// A connection broke while a request was in flight.
-    Disconnected { broker: String, reason: String },
+    Disconnected {
+        broker: String,
+        reason: String,
+    },
     /// The broker is older than Kafka 2.1 for an API we need.
-    UnsupportedVersion { api: String, broker_max: i16, needed: i16 },
+    UnsupportedVersion {
+        api: String,
+        broker_max: i16,
+        needed: i16,
+    },
     /// The client was closed.
     Closed,
     /// Bytes from the broker could not be decoded.
@@ -61,7 +86,12 @@ pub fn is_retriable(code: i16) -> bool {
 }
 
 impl Error {
-    pub fn broker(code: i16, topic: Option<&str>, partition: Option<i32>, message: Option<String>) -> Error {
+    pub fn broker(
+        code: i16,
+        topic: Option<&str>,
+        partition: Option<i32>,
+        message: Option<String>,
+    ) -> Error {
         Error::Broker {
             code,
             topic: topic.map(str::to_string),
@@ -165,6 +195,9 @@ mod tests {
         assert!(is_retriable(6));
         assert!(!is_retriable(10));
         let e = Error::broker(6, Some("t"), Some(2), None);
-        assert_eq!(e.to_string(), "broker error NOT_LEADER_OR_FOLLOWER (6) for t[2]");
+        assert_eq!(
+            e.to_string(),
+            "broker error NOT_LEADER_OR_FOLLOWER (6) for t[2]"
+        );
     }
 }

@@ -8,13 +8,13 @@ pub mod runtime;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub mod cluster;
-pub mod connection;
-pub mod versions;
-pub mod partitioner;
-pub mod producer;
 pub mod admin;
 pub mod client;
+pub mod cluster;
+pub mod connection;
+pub mod partitioner;
+pub mod producer;
+pub mod versions;
 
 pub use client::Client;
 pub use producer::{Delivered, DeliveryReport, FlushOutcome, Record};

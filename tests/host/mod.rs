@@ -88,8 +88,18 @@ fn newest(paths: &[PathBuf]) -> PathBuf {
         .unwrap_or_else(|| paths[0].clone())
 }
 
-/// Whether a Windows platform can run here; `Err` says why not. With KAFKA1C_REQUIRE_WINE=1
-/// (set by scripts/test.sh after installing Wine) a missing piece is a test failure, not a skip.
+/// Whether KAFKA1C_REQUIRE_WINE (a list like `win64,win32`, set by scripts/test.sh for what it
+/// could install) makes a missing piece a failure instead of a skip.
+fn required(p: Platform) -> bool {
+    let name = match p {
+        Platform::Win64 => "win64",
+        Platform::Win32 => "win32",
+        Platform::Linux => return true,
+    };
+    std::env::var("KAFKA1C_REQUIRE_WINE").is_ok_and(|v| v.split(',').any(|x| x.trim() == name))
+}
+
+/// Whether a Windows platform can run here; `Err` says why not.
 pub fn windows_ready(p: Platform) -> Result<(), String> {
     let lib = library(p);
     let why = if !lib.exists() {
@@ -116,16 +126,17 @@ pub fn windows_ready(p: Platform) -> Result<(), String> {
             Ok(o) if String::from_utf8_lossy(&o.stderr).contains("usage: host1c") => None,
             Ok(o) => Some(format!(
                 "wine cannot run {p:?} programs here: {}",
-                String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("")
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
             )),
             Err(e) => Some(format!("wine did not start: {e}")),
         }
     };
     match why {
         None => Ok(()),
-        Some(w) if std::env::var("KAFKA1C_REQUIRE_WINE").as_deref() == Ok("1") => {
-            panic!("Windows test required but {w}")
-        }
+        Some(w) if required(p) => panic!("Windows test required but {w}"),
         Some(w) => Err(w),
     }
 }
@@ -133,26 +144,44 @@ pub fn windows_ready(p: Platform) -> Result<(), String> {
 /// Builds the emulator once per platform per test process. Windows builds go to their own
 /// folder with the add-in copied beside them, as Windows looks for DLLs next to the program.
 pub fn emulator(p: Platform) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<Platform, PathBuf>>> = OnceLock::new();
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<Platform, PathBuf>>> =
+        OnceLock::new();
     let map = BUILT.get_or_init(Default::default);
     let mut map = map.lock().unwrap();
     if let Some(path) = map.get(&p) {
         return path.clone();
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = target_root().join("host1c").join(p.rust_target().unwrap_or("linux"));
+    let dir = target_root()
+        .join("host1c")
+        .join(p.rust_target().unwrap_or("linux"));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(if p == Platform::Linux { "host1c" } else { "host1c.exe" });
+    let out = dir.join(if p == Platform::Linux {
+        "host1c"
+    } else {
+        "host1c.exe"
+    });
     // Unique temp name: several test binaries may build at once.
-    let tmp = dir.join(format!("tmp-{}-{}", std::process::id(), out.file_name().unwrap().to_string_lossy()));
+    let tmp = dir.join(format!(
+        "tmp-{}-{}",
+        std::process::id(),
+        out.file_name().unwrap().to_string_lossy()
+    ));
     let mut cmd = Command::new(p.c_compiler());
-    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"]).arg(&tmp).arg(root.join("tests/host/host1c.c"));
+    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&tmp)
+        .arg(root.join("tests/host/host1c.c"));
     match p {
         Platform::Linux => cmd.args(["-D_GNU_SOURCE", "-ldl", "-lpthread"]),
         _ => cmd.args(["-static", "-static-libgcc"]),
     };
-    let status = cmd.status().unwrap_or_else(|e| panic!("{} not runnable: {e}", p.c_compiler()));
-    assert!(status.success(), "building the host emulator for {p:?} failed");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("{} not runnable: {e}", p.c_compiler()));
+    assert!(
+        status.success(),
+        "building the host emulator for {p:?} failed"
+    );
     std::fs::rename(&tmp, &out).unwrap();
     if p != Platform::Linux {
         let shim_tmp = dir.join(format!("tmp-{}-shim.dll", std::process::id()));
@@ -179,7 +208,10 @@ fn command(p: Platform) -> Command {
             c
         }
         _ => {
-            let local = exe.parent().unwrap().join(format!("kafka1c-{}.dll", std::process::id()));
+            let local = exe
+                .parent()
+                .unwrap()
+                .join(format!("kafka1c-{}.dll", std::process::id()));
             std::fs::copy(&lib, &local).unwrap();
             let mut c = Command::new("wine");
             c.arg(exe).arg(local);

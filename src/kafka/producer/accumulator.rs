@@ -117,7 +117,12 @@ impl Accumulator {
 
     /// Places records whose topic is now known; fails those past max.block.ms.
     /// Returns the topics still unknown (to refresh).
-    pub fn resolve(&mut self, lookup: impl Fn(&str) -> Option<Arc<TopicInfo>>, missing: impl Fn(&str) -> Option<i16>, now: Instant) -> Vec<String> {
+    pub fn resolve(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<Arc<TopicInfo>>,
+        missing: impl Fn(&str) -> Option<i16>,
+        now: Instant,
+    ) -> Vec<String> {
         let mut still = Vec::new();
         let mut unknown = Vec::new();
         for p in std::mem::take(&mut self.unresolved) {
@@ -153,7 +158,13 @@ impl Accumulator {
 
     /// Takes the batches ready to go; returns them, the next time something becomes ready,
     /// and whether a leader is unknown (metadata should be refreshed).
-    pub fn ready(&mut self, now: Instant, linger: Duration, max_batch: usize, leader_of: impl Fn(&str, i32) -> i32) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
+    pub fn ready(
+        &mut self,
+        now: Instant,
+        linger: Duration,
+        max_batch: usize,
+        leader_of: impl Fn(&str, i32) -> i32,
+    ) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
         let limit = self.batch_size.min(max_batch);
         let mut out = Vec::new();
         let mut next: Option<Instant> = None;
@@ -170,7 +181,9 @@ impl Accumulator {
                 q.bytes -= p.size;
                 expired.push(p);
             }
-            let Some(front) = q.records.front() else { continue };
+            let Some(front) = q.records.front() else {
+                continue;
+            };
             if let Some(at) = q.retry_at {
                 if now < at {
                     next = Some(next.map_or(at, |n| n.min(at)));
@@ -221,7 +234,13 @@ impl Accumulator {
     }
 
     /// Puts a batch back at the front of its queue after a retriable failure.
-    pub fn requeue(&mut self, topic: &Arc<str>, partition: i32, records: Vec<Pending>, retry_at: Instant) {
+    pub fn requeue(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        records: Vec<Pending>,
+        retry_at: Instant,
+    ) {
         let q = self.queues.entry((topic.clone(), partition)).or_default();
         for p in records.into_iter().rev() {
             q.bytes += p.size;
@@ -341,7 +360,10 @@ mod tests {
         assert_eq!(ids, [0, 1, 2, 3, 4]);
         // While in flight, new records for the partition wait.
         acc.push(pending(9, None, Some(1), now), Some(&t), true);
-        assert!(acc.ready(now + linger, linger, 1_000_000, |_, _| 1).0.is_empty());
+        assert!(acc
+            .ready(now + linger, linger, 1_000_000, |_, _| 1)
+            .0
+            .is_empty());
         // A retry puts the batch back before the newer record.
         let batch = ready.into_iter().next().unwrap();
         acc.requeue(&batch.topic, 1, batch.records, now);
@@ -359,7 +381,11 @@ mod tests {
             acc.push(pending(i, None, None, now), Some(&t), false);
         }
         let (ready, _, _) = acc.ready(now, Duration::from_secs(10), 1_000_000, |_, _| 1);
-        assert_eq!(ready[0].records.len(), 2, "full batches go without waiting for linger");
+        assert_eq!(
+            ready[0].records.len(),
+            2,
+            "full batches go without waiting for linger"
+        );
     }
 
     #[test]
@@ -382,7 +408,9 @@ mod tests {
         let mut acc = Accumulator::new(1_000_000);
         acc.push(pending(1, None, None, now), None, false);
         assert_eq!(acc.resolve(|_| None, |_| Some(3), now), ["t"]);
-        assert!(acc.resolve(|_| None, |_| Some(3), now + Duration::from_secs(2)).is_empty());
+        assert!(acc
+            .resolve(|_| None, |_| Some(3), now + Duration::from_secs(2))
+            .is_empty());
         let r = acc.reports.pop_front().unwrap();
         assert!(matches!(r.result, Err(Error::UnknownTopic { .. })));
         assert_eq!(acc.pending, 0);

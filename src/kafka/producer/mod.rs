@@ -133,7 +133,11 @@ impl Producer {
             completion,
         };
         let topic = self.shared.cluster.topic(&record.topic);
-        self.shared.acc.lock().unwrap().push(pending, topic.as_deref(), urgent);
+        self.shared
+            .acc
+            .lock()
+            .unwrap()
+            .push(pending, topic.as_deref(), urgent);
         self.shared.wake.notify_one();
         Ok(id)
     }

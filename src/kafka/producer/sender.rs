@@ -32,22 +32,34 @@ pub async fn run(shared: Arc<Shared>) {
         // Unknown topics and leaders need metadata; refresh at most once per backoff.
         let unknown = {
             let cluster = &shared.cluster;
-            shared.acc.lock().unwrap().resolve(|t| cluster.topic(t), |t| cluster.missing(t), now)
+            shared
+                .acc
+                .lock()
+                .unwrap()
+                .resolve(|t| cluster.topic(t), |t| cluster.missing(t), now)
         };
         let (batches, next, need_metadata) = {
             let cluster = &shared.cluster;
-            shared.acc.lock().unwrap().ready(now, linger, config.message_max_bytes, |t, p| {
-                cluster
-                    .topic(t)
-                    .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
-                    .unwrap_or(-1)
-            })
+            shared
+                .acc
+                .lock()
+                .unwrap()
+                .ready(now, linger, config.message_max_bytes, |t, p| {
+                    cluster
+                        .topic(t)
+                        .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
+                        .unwrap_or(-1)
+                })
         };
         finished(&shared);
         let wants_metadata = !unknown.is_empty() || need_metadata || shared.cluster.is_stale();
         if wants_metadata && last_metadata_try.is_none_or(|t| t.elapsed() >= backoff) {
             last_metadata_try = Some(Instant::now());
-            let topics = if unknown.is_empty() { None } else { Some(unknown) };
+            let topics = if unknown.is_empty() {
+                None
+            } else {
+                Some(unknown)
+            };
             let cluster = shared.cluster.clone();
             let s = shared.clone();
             tokio::spawn(async move {
@@ -111,7 +123,9 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
     }
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for (topic, partition, bytes) in encoded {
-        let data = PartitionProduceData::default().with_index(partition).with_records(Some(bytes));
+        let data = PartitionProduceData::default()
+            .with_index(partition)
+            .with_records(Some(bytes));
         match topics.iter_mut().find(|t| t.name.0.as_str() == &*topic) {
             Some(t) => t.partition_data.push(data),
             None => topics.push(
@@ -141,7 +155,14 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
                         offset: -1,
                         timestamp_ms: ts,
                     };
-                    complete_batch(&shared, b.topic.clone(), b.partition, b.records, Ok(()), delivered);
+                    complete_batch(
+                        &shared,
+                        b.topic.clone(),
+                        b.partition,
+                        b.records,
+                        Ok(()),
+                        delivered,
+                    );
                 }
                 Err(e) => retry_or_fail(&shared, b, e.clone()),
             }
@@ -174,7 +195,10 @@ fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<Rea
             .flat_map(|t| t.partition_responses.iter())
             .find(|p| p.index == b.partition);
         let Some(part) = part else {
-            let e = Error::Protocol(format!("no produce result for {}[{}]", b.topic, b.partition));
+            let e = Error::Protocol(format!(
+                "no produce result for {}[{}]",
+                b.topic, b.partition
+            ));
             retry_or_fail(shared, b, e);
             continue;
         };
@@ -188,11 +212,17 @@ fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<Rea
         let log_append = part.log_append_time_ms;
         let (topic, partition) = (b.topic.clone(), b.partition);
         let timestamps: Vec<i64> = b.records.iter().map(|p| p.record.timestamp).collect();
-        complete_batch(shared, topic.clone(), partition, b.records, Ok(()), |i| Delivered {
-            topic: topic.to_string(),
-            partition,
-            offset: base + i as i64,
-            timestamp_ms: if log_append >= 0 { log_append } else { timestamps[i] },
+        complete_batch(shared, topic.clone(), partition, b.records, Ok(()), |i| {
+            Delivered {
+                topic: topic.to_string(),
+                partition,
+                offset: base + i as i64,
+                timestamp_ms: if log_append >= 0 {
+                    log_append
+                } else {
+                    timestamps[i]
+                },
+            }
         });
     }
 }
@@ -221,7 +251,9 @@ fn complete_batch(
 
 fn finish_batch(shared: &Shared, b: ReadyBatch, result: Result<()>) {
     let (topic, partition) = (b.topic.clone(), b.partition);
-    complete_batch(shared, topic, partition, b.records, result, |_| unreachable_delivery());
+    complete_batch(shared, topic, partition, b.records, result, |_| {
+        unreachable_delivery()
+    });
 }
 
 fn unreachable_delivery() -> Delivered {
@@ -240,12 +272,20 @@ fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
     let now = Instant::now();
     let attempts = b.records.first().map_or(0, |p| p.attempts) + 1;
     let expired = b.records.iter().any(|p| now >= p.deadline);
-    if e.is_retriable() && attempts <= config.retries && !expired && !shared.closed.load(Ordering::SeqCst) {
+    if e.is_retriable()
+        && attempts <= config.retries
+        && !expired
+        && !shared.closed.load(Ordering::SeqCst)
+    {
         for p in &mut b.records {
             p.attempts = attempts;
         }
         let retry_at = now + Duration::from_millis(config.retry_backoff_ms);
-        shared.acc.lock().unwrap().requeue(&b.topic, b.partition, b.records, retry_at);
+        shared
+            .acc
+            .lock()
+            .unwrap()
+            .requeue(&b.topic, b.partition, b.records, retry_at);
         // A leader move or a dead broker: the next round refreshes metadata.
         shared.cluster.mark_stale();
     } else {

@@ -49,7 +49,9 @@ pub fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>> {
                 let mut rest = &data[16..];
                 while rest.len() >= 4 {
                     let n = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-                    let block = rest.get(4..4 + n).ok_or_else(|| fail("snappy", "truncated block".into()))?;
+                    let block = rest
+                        .get(4..4 + n)
+                        .ok_or_else(|| fail("snappy", "truncated block".into()))?;
                     out.extend(
                         snap::raw::Decoder::new()
                             .decompress_vec(block)
@@ -78,7 +80,9 @@ pub fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>> {
                 .map_err(|e| fail("zstd", e.to_string()))?;
             Ok(out)
         }
-        other => Err(Error::Protocol(format!("unknown compression codec {other}"))),
+        other => Err(Error::Protocol(format!(
+            "unknown compression codec {other}"
+        ))),
     }
 }
 
@@ -88,16 +92,30 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips() {
-        let data: Vec<u8> = (0..20_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-        for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let data: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let packed = compress(codec, &data).unwrap();
-            assert_eq!(decompress(codec.attribute(), &packed).unwrap(), data, "{codec:?}");
+            assert_eq!(
+                decompress(codec.attribute(), &packed).unwrap(),
+                data,
+                "{codec:?}"
+            );
         }
     }
 
     #[test]
     fn xerial_snappy_is_read() {
-        let block = snap::raw::Encoder::new().compress_vec(b"hello xerial").unwrap();
+        let block = snap::raw::Encoder::new()
+            .compress_vec(b"hello xerial")
+            .unwrap();
         let mut framed = XERIAL_MAGIC.to_vec();
         framed.extend([0, 0, 0, 1, 0, 0, 0, 1]);
         framed.extend((block.len() as u32).to_be_bytes());

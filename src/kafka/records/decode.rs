@@ -77,7 +77,11 @@ pub fn decode_batches(mut data: Bytes) -> Result<Vec<Batch>> {
         let count = b.get_i32().max(0) as usize;
         let codec = attributes & 0x7;
         let log_append_time = attributes & 0x8 != 0;
-        let mut body = if codec == 0 { b } else { Bytes::from(decompress(codec, &b)?) };
+        let mut body = if codec == 0 {
+            b
+        } else {
+            Bytes::from(decompress(codec, &b)?)
+        };
         let mut records = Vec::with_capacity(count);
         for _ in 0..count {
             let len = get_varint(&mut body).ok_or_else(|| bad("record length"))?;
@@ -93,16 +97,23 @@ pub fn decode_batches(mut data: Bytes) -> Result<Vec<Batch>> {
             let offset_delta = get_varint(&mut r).ok_or_else(|| bad("offset"))?;
             let key = get_bytes(&mut r)?;
             let value = get_bytes(&mut r)?;
-            let n_headers = get_varint(&mut r).ok_or_else(|| bad("header count"))?.max(0) as usize;
+            let n_headers = get_varint(&mut r)
+                .ok_or_else(|| bad("header count"))?
+                .max(0) as usize;
             let mut headers = Vec::with_capacity(n_headers.min(1024));
             for _ in 0..n_headers {
                 let name = get_bytes(&mut r)?.ok_or_else(|| bad("null header name"))?;
-                let name = String::from_utf8(name.to_vec()).map_err(|_| bad("header name is not UTF-8"))?;
+                let name = String::from_utf8(name.to_vec())
+                    .map_err(|_| bad("header name is not UTF-8"))?;
                 headers.push((name, get_bytes(&mut r)?));
             }
             records.push(InRecord {
                 offset: base_offset + offset_delta,
-                timestamp: if log_append_time { max_ts } else { base_ts + ts_delta },
+                timestamp: if log_append_time {
+                    max_ts
+                } else {
+                    base_ts + ts_delta
+                },
                 key,
                 value,
                 headers,
@@ -132,7 +143,11 @@ mod tests {
     fn sample() -> Vec<OutRecord> {
         (0..50)
             .map(|i| OutRecord {
-                key: if i % 3 == 0 { None } else { Some(Bytes::from(format!("key-{i}"))) },
+                key: if i % 3 == 0 {
+                    None
+                } else {
+                    Some(Bytes::from(format!("key-{i}")))
+                },
                 value: Some(Bytes::from(vec![i as u8; i * 7])),
                 headers: vec![
                     ("h".into(), Some(Bytes::from_static(b"1"))),
@@ -148,7 +163,13 @@ mod tests {
     fn round_trip_all_codecs_keeps_header_order_and_duplicates() {
         let recs = sample();
         let refs: Vec<&OutRecord> = recs.iter().collect();
-        for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let mut data = encode_batch(&refs, codec).unwrap().to_vec();
             // Fake the broker's base offset assignment.
             data[..8].copy_from_slice(&100i64.to_be_bytes());
@@ -187,7 +208,10 @@ mod tests {
     fn record_size_is_an_upper_bound() {
         for r in sample() {
             let one = encode_batch(&[&r], Compression::None).unwrap();
-            assert!(one.len() <= super::super::encode::record_size(&r) + super::super::encode::BATCH_OVERHEAD);
+            assert!(
+                one.len()
+                    <= super::super::encode::record_size(&r) + super::super::encode::BATCH_OVERHEAD
+            );
         }
     }
 }
