@@ -1,7 +1,7 @@
 //! Per-partition queues of records waiting to be sent, and the rules for when a queue is ready:
 //! `linger.ms` elapsed, `batch.size` reached, or someone is waiting (sync send, flush).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,8 +59,9 @@ pub struct ReadyBatch {
 pub struct Accumulator {
     batch_size: usize,
     queues: HashMap<PartitionKey, Queue>,
-    /// Records whose topic metadata is not known yet.
+    /// Records whose topic metadata is not known yet, in arrival order.
     unresolved: Vec<Pending>,
+    unresolved_topics: HashSet<Arc<str>>,
     /// Finished ProduceAsync outcomes, until a flush takes them.
     pub reports: VecDeque<DeliveryReport>,
     /// Records queued or in flight.
@@ -76,6 +77,7 @@ impl Accumulator {
             batch_size,
             queues: HashMap::new(),
             unresolved: Vec::new(),
+            unresolved_topics: HashSet::new(),
             reports: VecDeque::new(),
             pending: 0,
             sticky: HashMap::new(),
@@ -86,8 +88,13 @@ impl Accumulator {
     pub fn push(&mut self, p: Pending, topic: Option<&TopicInfo>, urgent: bool) {
         self.pending += 1;
         match topic {
-            Some(t) => self.place(p, t, urgent),
-            None => self.unresolved.push(p),
+            // Records of a topic still waiting for metadata go behind the earlier ones, or a
+            // refresh in between would let later records overtake them.
+            Some(t) if !self.unresolved_topics.contains(&p.topic) => self.place(p, t, urgent),
+            _ => {
+                self.unresolved_topics.insert(p.topic.clone());
+                self.unresolved.push(p);
+            }
         }
     }
 
@@ -148,6 +155,7 @@ impl Accumulator {
                 }
             }
         }
+        self.unresolved_topics = still.iter().map(|p| p.topic.clone()).collect();
         self.unresolved = still;
         unknown
     }
@@ -291,6 +299,7 @@ impl Accumulator {
 
     /// Fails every queued (not in-flight) record.
     pub fn fail_all(&mut self, e: &Error) {
+        self.unresolved_topics.clear();
         let mut all: Vec<(Pending, i32)> = self.unresolved.drain(..).map(|p| (p, -1)).collect();
         for ((_, partition), q) in self.queues.iter_mut() {
             q.bytes = 0;
@@ -400,6 +409,20 @@ mod tests {
         let report = acc.reports.pop_front().unwrap();
         assert_eq!(report.id, 2);
         assert!(matches!(report.result, Err(Error::UnknownPartition { .. })));
+    }
+
+    #[test]
+    fn records_waiting_for_metadata_are_not_overtaken() {
+        let now = Instant::now();
+        let t = topic(1);
+        let mut acc = Accumulator::new(1_000_000);
+        acc.push(pending(1, None, Some(0), now), None, false);
+        // Metadata arrived: a later record must still queue behind the first.
+        acc.push(pending(2, None, Some(0), now), Some(&t), false);
+        acc.resolve(|_| Some(Arc::new(topic(1))), |_| None, now);
+        let (ready, _, _) = acc.ready(now, Duration::ZERO, 1_000_000, |_, _| 1);
+        let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
+        assert_eq!(ids, [1, 2]);
     }
 
     #[test]
