@@ -165,6 +165,16 @@ impl Connection {
         self.send_version(req, version).await
     }
 
+    /// Like `send`, with a timeout of its own (JoinGroup waits up to the rebalance timeout).
+    pub async fn send_timeout<R: Request>(
+        &self,
+        req: &R,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let version = self.version::<R>()?;
+        self.send_version_timeout(req, version, timeout).await
+    }
+
     /// Sends a request that the broker does not answer (Produce with acks=0).
     pub fn send_no_response<R: Request>(&self, req: &R) -> Result<()> {
         let version = self.version::<R>()?;
@@ -199,6 +209,37 @@ impl Connection {
     }
 
     async fn send_version<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
+        self.send_version_timeout(req, version, self.request_timeout)
+            .await
+    }
+
+    /// Sends a request and returns the negotiated version and the raw response body, for the
+    /// rare response a broker sends outside the schema (see the consumer's SyncGroup).
+    pub async fn send_raw<R: Request>(&self, req: &R, timeout: Duration) -> Result<(i16, Bytes)> {
+        let version = self.version::<R>()?;
+        let mut body = self.exchange(req, version, timeout).await?;
+        ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(proto)?;
+        Ok((version, body))
+    }
+
+    async fn send_version_timeout<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let mut body = self.exchange(req, version, timeout).await?;
+        ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(proto)?;
+        R::Response::decode(&mut body, version).map_err(proto)
+    }
+
+    /// Writes the request and waits for its response frame (header included).
+    async fn exchange<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         let (correlation, frame) = self.frame(req, version)?;
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().unwrap().insert(correlation, tx);
@@ -206,20 +247,18 @@ impl Connection {
             self.shared.pending.lock().unwrap().remove(&correlation);
             return Err(e);
         }
-        let reply = match tokio::time::timeout(self.request_timeout, rx).await {
+        let reply = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply?,
             Ok(Err(_)) => return Err(self.shared.disconnected()),
             Err(_) => {
                 self.shared.pending.lock().unwrap().remove(&correlation);
                 return Err(Error::Timeout {
                     operation: format!("{} request to {}", versions::api_name(R::KEY), self.addr()),
-                    ms: self.request_timeout.as_millis() as u64,
+                    ms: timeout.as_millis() as u64,
                 });
             }
         };
-        let mut body = reply;
-        ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(proto)?;
-        R::Response::decode(&mut body, version).map_err(proto)
+        Ok(reply)
     }
 
     /// Stops the connection; requests in flight fail with Disconnected.

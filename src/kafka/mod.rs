@@ -18,3 +18,4 @@ pub mod versions;
 
 pub use client::Client;
 pub use producer::{Delivered, DeliveryReport, FlushOutcome, Record};
+pub mod consumer;

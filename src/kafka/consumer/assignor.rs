@@ -16,8 +16,15 @@ pub struct Member {
 pub type Assignment = BTreeMap<String, BTreeMap<String, Vec<i32>>>;
 
 /// Assigns `partitions` (topic → partition count) among `members`.
-pub fn assign(kind: Assignor, members: &[Member], partitions: &BTreeMap<String, i32>) -> Assignment {
-    let mut out: Assignment = members.iter().map(|m| (m.id.clone(), BTreeMap::new())).collect();
+pub fn assign(
+    kind: Assignor,
+    members: &[Member],
+    partitions: &BTreeMap<String, i32>,
+) -> Assignment {
+    let mut out: Assignment = members
+        .iter()
+        .map(|m| (m.id.clone(), BTreeMap::new()))
+        .collect();
     match kind {
         Assignor::Range => {
             for (topic, &count) in partitions {
@@ -52,7 +59,11 @@ pub fn assign(kind: Assignor, members: &[Member], partitions: &BTreeMap<String, 
                     for step in 0..ids.len() {
                         let m = ids[(next + step) % ids.len()];
                         if m.topics.iter().any(|t| t == topic) {
-                            out.get_mut(&m.id).unwrap().entry(topic.clone()).or_default().push(p);
+                            out.get_mut(&m.id)
+                                .unwrap()
+                                .entry(topic.clone())
+                                .or_default()
+                                .push(p);
                             next = (next + step + 1) % ids.len();
                             break;
                         }
@@ -114,11 +125,17 @@ mod tests {
         for kind in [Assignor::Range, Assignor::RoundRobin] {
             let a = assign(kind, &members, &p);
             for (topic, count) in &p {
-                let mut seen: Vec<i32> = a.values().flat_map(|t| t.get(topic).cloned().unwrap_or_default()).collect();
+                let mut seen: Vec<i32> = a
+                    .values()
+                    .flat_map(|t| t.get(topic).cloned().unwrap_or_default())
+                    .collect();
                 seen.sort();
                 assert_eq!(seen, (0..*count).collect::<Vec<_>>(), "{kind:?} {topic}");
             }
-            assert!(a["a"].get("y").is_none() && a["c"].get("x").is_none(), "{kind:?}");
+            assert!(
+                !a["a"].contains_key("y") && !a["c"].contains_key("x"),
+                "{kind:?}"
+            );
         }
     }
 }

@@ -1,0 +1,287 @@
+//! The group consumer: Subscribe, Poll, Commit, Seek, Assignment, Close, on the classic group
+//! protocol. Two background tasks run per consumer: membership (`group`) and fetching (`fetcher`).
+
+mod assignor;
+mod fetcher;
+mod group;
+mod offsets;
+mod protocol;
+mod state;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::cluster::Cluster;
+use super::error::{Error, Result};
+pub use state::ConsumedRecord;
+use state::{Phase, State, Tp};
+
+/// Where Seek moves a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTo {
+    Offset(i64),
+    /// The first message at or after this time (ms since the Unix epoch).
+    Timestamp(i64),
+    Beginning,
+    End,
+}
+
+/// One assigned partition as Assignment reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionState {
+    pub topic: String,
+    pub partition: i32,
+    /// Next offset the application will get.
+    pub position: Option<i64>,
+    pub committed: Option<i64>,
+    pub high_watermark: Option<i64>,
+    pub lag: Option<i64>,
+}
+
+pub(crate) struct Inner {
+    cluster: Arc<Cluster>,
+    group: String,
+    instance: Option<String>,
+    state: Mutex<State>,
+    coordinator: Mutex<Option<i32>>,
+    /// Records arrived (or an error for the next poll).
+    records: Notify,
+    /// Wakes the membership task (Close, a rejoin, a poll after leaving).
+    wake: Notify,
+    /// Wakes the fetcher (new assignment, queue drained, Seek).
+    fetch_wake: Notify,
+}
+
+pub struct Consumer {
+    inner: Arc<Inner>,
+}
+
+impl Consumer {
+    /// Joins `group` for `topics` and starts the background tasks. Runs on the library runtime.
+    pub async fn subscribe(
+        cluster: Arc<Cluster>,
+        topics: Vec<String>,
+        group: String,
+    ) -> Result<Consumer> {
+        if group.is_empty() {
+            return Err(Error::config("group.id", "is required to subscribe"));
+        }
+        cluster.refresh(Some(&topics)).await?;
+        let mut st = State::new();
+        st.topics = topics;
+        st.phase = Phase::Joining;
+        let inner = Arc::new(Inner {
+            instance: cluster.config.group_instance_id.clone(),
+            cluster,
+            group,
+            state: Mutex::new(st),
+            coordinator: Mutex::new(None),
+            records: Notify::new(),
+            wake: Notify::new(),
+            fetch_wake: Notify::new(),
+        });
+        tokio::spawn(group::run(inner.clone()));
+        tokio::spawn(fetcher::run(inner.clone()));
+        Ok(Consumer { inner })
+    }
+
+    fn touch(&self) {
+        let mut st = self.inner.state.lock().unwrap();
+        st.last_poll = Instant::now();
+        if st.left_for_inactivity && st.phase == Phase::Unjoined {
+            // Polling again after max.poll.interval.ms: rejoin the group.
+            st.left_for_inactivity = false;
+            st.phase = Phase::Joining;
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// The next record, waiting up to `timeout`; `Ok(None)` when none came.
+    pub async fn poll(&self, timeout: Duration) -> Result<Option<ConsumedRecord>> {
+        self.touch();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.inner.records.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            {
+                let mut st = self.inner.state.lock().unwrap();
+                if let Some(e) = st.error.take() {
+                    return Err(e);
+                }
+                if st.phase == Phase::Closed {
+                    return Err(Error::Closed);
+                }
+                if let Some(r) = st.take() {
+                    drop(st);
+                    self.inner.fetch_wake.notify_one();
+                    return Ok(Some(r));
+                }
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Up to `max` records, waiting up to `timeout` for the first one.
+    pub async fn poll_batch(&self, max: usize, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
+        let mut out = Vec::new();
+        if let Some(first) = self.poll(timeout).await? {
+            out.push(first);
+            let mut st = self.inner.state.lock().unwrap();
+            while out.len() < max {
+                match st.take() {
+                    Some(r) => out.push(r),
+                    None => break,
+                }
+            }
+        }
+        self.inner.fetch_wake.notify_one();
+        Ok(out)
+    }
+
+    /// Commits, for every assigned partition, the position after the last record handed out.
+    pub async fn commit(&self) -> Result<()> {
+        self.inner.commit_delivered().await.map(|_| ())
+    }
+
+    /// Commits explicit offsets (the next offset to read, as in Kafka).
+    pub async fn commit_offsets(&self, offsets: Vec<(String, i32, i64)>) -> Result<()> {
+        let (generation, member) = {
+            let st = self.inner.state.lock().unwrap();
+            (st.generation, st.member_id.clone())
+        };
+        let offsets: Vec<(Tp, i64)> = offsets.into_iter().map(|(t, p, o)| ((t, p), o)).collect();
+        self.inner
+            .commit_offsets(&offsets, generation, &member)
+            .await
+    }
+
+    /// Moves an assigned partition's position.
+    pub async fn seek(&self, topic: &str, partition: i32, to: SeekTo) -> Result<()> {
+        let tp: Tp = (topic.to_string(), partition);
+        if !self.inner.state.lock().unwrap().assigned.contains_key(&tp) {
+            return Err(Error::State(format!(
+                "{topic}[{partition}] is not assigned to this consumer"
+            )));
+        }
+        let read_committed = self.inner.cluster.config.read_committed;
+        let offset = match to {
+            SeekTo::Offset(o) => o,
+            SeekTo::Beginning => {
+                offsets::list(
+                    &self.inner.cluster,
+                    std::slice::from_ref(&tp),
+                    offsets::EARLIEST,
+                    read_committed,
+                )
+                .await?[&tp]
+            }
+            SeekTo::End => {
+                offsets::list(
+                    &self.inner.cluster,
+                    std::slice::from_ref(&tp),
+                    offsets::LATEST,
+                    read_committed,
+                )
+                .await?[&tp]
+            }
+            SeekTo::Timestamp(ms) => {
+                let found = offsets::list(
+                    &self.inner.cluster,
+                    std::slice::from_ref(&tp),
+                    ms,
+                    read_committed,
+                )
+                .await?[&tp];
+                if found >= 0 {
+                    found
+                } else {
+                    // Nothing at or after that time: the end of the partition.
+                    offsets::list(
+                        &self.inner.cluster,
+                        std::slice::from_ref(&tp),
+                        offsets::LATEST,
+                        read_committed,
+                    )
+                    .await?[&tp]
+                }
+            }
+        };
+        let mut st = self.inner.state.lock().unwrap();
+        st.purge(&tp);
+        if let Some(p) = st.assigned.get_mut(&tp) {
+            p.fetch = Some(offset);
+            p.epoch += 1;
+        }
+        drop(st);
+        self.inner.fetch_wake.notify_one();
+        Ok(())
+    }
+
+    /// Assigned partitions with position, committed offset, high watermark and lag.
+    pub fn assignment(&self) -> Vec<PartitionState> {
+        let st = self.inner.state.lock().unwrap();
+        st.assigned
+            .iter()
+            .map(|((t, p), s)| {
+                // The next record the application gets: the first queued one, else the fetch position.
+                let queued = st
+                    .queue
+                    .iter()
+                    .find(|r| r.topic == *t && r.partition == *p)
+                    .map(|r| r.offset);
+                let position = queued.or(s.fetch);
+                PartitionState {
+                    topic: t.clone(),
+                    partition: *p,
+                    position,
+                    committed: s.committed,
+                    high_watermark: s.high_watermark,
+                    lag: match (s.high_watermark, position) {
+                        (Some(h), Some(pos)) => Some((h - pos).max(0)),
+                        _ => None,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the member currently has an assignment from a completed join.
+    pub fn is_stable(&self) -> bool {
+        self.inner.state.lock().unwrap().phase == Phase::Stable
+    }
+
+    /// Commits (with auto-commit on) and leaves the group so the others rebalance at once.
+    /// Static members (group.instance.id) do not leave: they come back without a rebalance.
+    pub async fn close(&self) -> Result<()> {
+        let phase = self.inner.state.lock().unwrap().phase;
+        if phase == Phase::Closed {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        if self.inner.cluster.config.enable_auto_commit && phase == Phase::Stable {
+            result = self.inner.commit_delivered().await.map(|_| ());
+        }
+        if self.inner.instance.is_none() {
+            self.inner.leave().await;
+        }
+        self.inner.state.lock().unwrap().phase = Phase::Closed;
+        self.inner.wake.notify_one();
+        self.inner.fetch_wake.notify_one();
+        self.inner.records.notify_waiters();
+        result
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // Stop the background tasks; a dropped consumer is evicted after session.timeout.ms.
+        self.inner.state.lock().unwrap().phase = Phase::Closed;
+        self.inner.wake.notify_one();
+        self.inner.fetch_wake.notify_one();
+    }
+}

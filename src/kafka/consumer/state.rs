@@ -1,0 +1,184 @@
+//! What the consumer knows, shared by the application's calls and the background tasks:
+//! membership, assigned partitions with their positions, and fetched records not yet handed out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::kafka::error::Error;
+
+pub type Tp = (String, i32);
+
+/// A record handed to the application.
+#[derive(Debug, Clone)]
+pub struct ConsumedRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    pub timestamp_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Partition {
+    /// Next offset to fetch; `None` until initialised from the committed offset or the reset policy.
+    pub fetch: Option<i64>,
+    /// Offset after the last record handed to the application: what Commit commits.
+    pub delivered: Option<i64>,
+    /// Last committed offset we know of.
+    pub committed: Option<i64>,
+    pub high_watermark: Option<i64>,
+    /// Bumped by Seek so fetches started before it are discarded.
+    pub epoch: u64,
+}
+
+/// Membership phases (franz-go style: explicit, one at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not in the group (before Subscribe, after leaving for a stalled application).
+    Unjoined,
+    /// JoinGroup/SyncGroup under way.
+    Joining,
+    /// Member of generation `generation`, heartbeating.
+    Stable,
+    /// Close was called.
+    Closed,
+}
+
+pub struct State {
+    pub phase: Phase,
+    pub topics: Vec<String>,
+    pub member_id: String,
+    pub generation: i32,
+    pub assigned: BTreeMap<Tp, Partition>,
+    /// Bumped at every new assignment: fetches of an older one are dropped.
+    pub assignment_epoch: u64,
+    pub queue: VecDeque<ConsumedRecord>,
+    pub queued_bytes: usize,
+    /// An error for the next poll (e.g. no offset and auto.offset.reset=none).
+    pub error: Option<Error>,
+    pub last_poll: Instant,
+    /// Set when max.poll.interval.ms passed without a poll: the next poll rejoins.
+    pub left_for_inactivity: bool,
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            phase: Phase::Unjoined,
+            topics: Vec::new(),
+            member_id: String::new(),
+            generation: -1,
+            assigned: BTreeMap::new(),
+            assignment_epoch: 0,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            error: None,
+            last_poll: Instant::now(),
+            left_for_inactivity: false,
+        }
+    }
+
+    /// Takes a new assignment: positions of partitions we keep stay, records of partitions we
+    /// lose are dropped, so nothing from a revoked partition reaches the application.
+    pub fn set_assignment(&mut self, parts: Vec<Tp>) {
+        let mut next = BTreeMap::new();
+        for tp in parts {
+            let kept = self.assigned.remove(&tp).unwrap_or_default();
+            next.insert(tp, kept);
+        }
+        self.assigned = next;
+        self.assignment_epoch += 1;
+        let assigned = &self.assigned;
+        let mut dropped = 0;
+        self.queue.retain(|r| {
+            let keep = assigned.contains_key(&(r.topic.clone(), r.partition));
+            if !keep {
+                dropped += record_bytes(r);
+            }
+            keep
+        });
+        self.queued_bytes -= dropped;
+    }
+
+    /// Drops queued records of one partition (after Seek).
+    pub fn purge(&mut self, tp: &Tp) {
+        let mut dropped = 0;
+        self.queue.retain(|r| {
+            let keep = !(r.topic == tp.0 && r.partition == tp.1);
+            if !keep {
+                dropped += record_bytes(r);
+            }
+            keep
+        });
+        self.queued_bytes -= dropped;
+    }
+
+    /// Hands out the next record and remembers its position for Commit.
+    pub fn take(&mut self) -> Option<ConsumedRecord> {
+        let r = self.queue.pop_front()?;
+        self.queued_bytes -= record_bytes(&r);
+        if let Some(p) = self.assigned.get_mut(&(r.topic.clone(), r.partition)) {
+            p.delivered = Some(r.offset + 1);
+        }
+        Some(r)
+    }
+
+    /// Offsets to commit: positions after delivered records not yet committed.
+    pub fn uncommitted(&self) -> Vec<(Tp, i64)> {
+        self.assigned
+            .iter()
+            .filter_map(|(tp, p)| match (p.delivered, p.committed) {
+                (Some(d), Some(c)) if d <= c => None,
+                (Some(d), _) => Some((tp.clone(), d)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+pub fn record_bytes(r: &ConsumedRecord) -> usize {
+    64 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(t: &str, p: i32, o: i64) -> ConsumedRecord {
+        ConsumedRecord {
+            topic: t.into(),
+            partition: p,
+            offset: o,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: vec![],
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn revoked_partitions_lose_queued_records_and_commits_follow_delivery() {
+        let mut s = State::new();
+        s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
+        for (p, o) in [(0, 5), (1, 7), (0, 6)] {
+            let r = rec("t", p, o);
+            s.queued_bytes += record_bytes(&r);
+            s.queue.push_back(r);
+        }
+        assert_eq!(s.take().unwrap().offset, 5);
+        assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 6)]);
+        s.set_assignment(vec![("t".into(), 0)]);
+        assert_eq!(
+            s.queue.len(),
+            1,
+            "the record of revoked partition 1 is gone"
+        );
+        assert_eq!(s.take().unwrap().offset, 6);
+        assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 7)]);
+        assert_eq!(s.queued_bytes, 0);
+    }
+}
