@@ -45,7 +45,6 @@ fn subscribe(c: &Client, topic: &str, group: &str) -> Consumer {
 }
 
 #[test]
-#[ignore = "flaky on the mock cluster: a SyncGroup keeps answering REBALANCE_IN_PROGRESS while the second member's first JoinGroup is retried (issue 4, in progress)"]
 fn two_members_split_partitions_and_receive_everything() {
     let b = Broker::mock(3);
     b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));

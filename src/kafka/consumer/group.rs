@@ -133,6 +133,13 @@ impl Inner {
         };
         let member_id = resp.member_id.to_string();
         let generation = resp.generation_id;
+        // Keep the id at once: a failed SyncGroup must rejoin as the same member, or the group
+        // waits for a member that no longer exists and every sync ends in REBALANCE_IN_PROGRESS.
+        {
+            let mut st = self.state.lock().unwrap();
+            st.member_id = member_id.clone();
+            st.generation = generation;
+        }
         let protocol_name = resp
             .protocol_name
             .as_ref()
@@ -162,12 +169,7 @@ impl Inner {
             ));
         }
         let parts = protocol::decode_assignment(assignment)?;
-        {
-            let mut st = self.state.lock().unwrap();
-            st.member_id = member_id;
-            st.generation = generation;
-            st.set_assignment(parts);
-        }
+        self.state.lock().unwrap().set_assignment(parts);
         self.init_positions().await?;
         let mut st = self.state.lock().unwrap();
         if st.phase == Phase::Joining {
