@@ -1,6 +1,7 @@
 //! The Kafka side of a Client between Connect and Close: the only place the component talks to
 //! the Kafka core, blocking the 1C thread on the core's futures.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,9 +9,12 @@ use serde_json::{json, Value as Json};
 
 use super::consume::Position;
 use super::error::CallError;
+use super::headers;
+use super::json::bytes_to_json;
 use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
+use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
 use crate::kafka::{runtime, Client, Config, Record};
 
 /// A received message, kept for the message properties until the next Poll.
@@ -32,6 +36,44 @@ pub enum ConnectError {
 
 pub struct Session {
     client: Client,
+    /// Present after Subscribe.
+    consumer: Option<Consumer>,
+}
+
+fn message(r: ConsumedRecord) -> Message {
+    Message {
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        key: r.key.map(|b| b.to_vec()),
+        value: r.value.map(|b| b.to_vec()),
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, v.map(|b| b.to_vec())))
+            .collect(),
+        timestamp_ms: r.timestamp_ms,
+    }
+}
+
+/// A record in PollBatch's JSON: key and value as text when UTF-8, else `{"base64": "..."}`.
+fn record_json(r: &ConsumedRecord) -> Json {
+    json!({
+        "topic": r.topic,
+        "partition": r.partition,
+        "offset": r.offset,
+        "key": r.key.as_deref().map_or(Json::Null, bytes_to_json),
+        "value": r.value.as_deref().map_or(Json::Null, bytes_to_json),
+        "headers": headers::to_json(&r.headers),
+        "timestamp": r.timestamp_ms,
+    })
+}
+
+fn not_subscribed() -> CallError {
+    CallError::failed(
+        "not subscribed: call Subscribe(Topics, Group) first",
+        "нет подписки: сначала вызовите Подписаться(Темы, Группа)",
+    )
 }
 
 /// How long Close waits for pending deliveries.
@@ -52,14 +94,6 @@ fn record(r: Outgoing) -> Record {
     }
 }
 
-/// Consumer methods arrive with consumer-group support (issue 4).
-fn no_consumer<T>() -> Result<T, CallError> {
-    Err(CallError::failed(
-        "consuming is not available in this build: consumer groups are being added (issue 4)",
-        "получение сообщений недоступно в этой сборке: группы потребителей добавляются (задача 4)",
-    ))
-}
-
 impl Session {
     pub fn connect(settings: &str) -> Result<Session, ConnectError> {
         let config = Config::parse(settings).map_err(|e| {
@@ -68,7 +102,10 @@ impl Session {
         })?;
         let client = runtime::block_on(Client::connect(config))
             .map_err(|e| ConnectError::Other(from_kafka(&e)))?;
-        Ok(Session { client })
+        Ok(Session {
+            client,
+            consumer: None,
+        })
     }
 
     pub fn produce(&self, r: Outgoing) -> Result<i64, CallError> {
@@ -161,39 +198,90 @@ impl Session {
         Ok(Json::Array(list).to_string())
     }
 
+    fn consumer(&self) -> Result<&Consumer, CallError> {
+        self.consumer.as_ref().ok_or_else(not_subscribed)
+    }
+
     pub fn subscribe(
         &mut self,
-        _topics: Vec<String>,
-        _group: Option<String>,
+        topics: Vec<String>,
+        group: Option<String>,
     ) -> Result<(), CallError> {
-        no_consumer()
+        let group = group
+            .or_else(|| self.client.config().group_id.clone())
+            .ok_or_else(|| {
+                CallError::failed(
+                "no consumer group: pass Group or set group.id in the settings",
+                "не задана группа потребителей: передайте Группа или укажите group.id в настройках",
+            )
+            })?;
+        // A new Subscribe replaces the old membership (committing and leaving first).
+        if let Some(old) = self.consumer.take() {
+            let _ = runtime::block_on(old.close());
+        }
+        let cluster = Arc::clone(self.client.cluster());
+        let consumer = runtime::block_on(Consumer::subscribe(cluster, topics, group))
+            .map_err(|e| from_kafka(&e))?;
+        self.consumer = Some(consumer);
+        Ok(())
     }
-    pub fn poll(&mut self, _timeout_ms: u64) -> Result<Option<Message>, CallError> {
-        no_consumer()
+
+    pub fn poll(&mut self, timeout_ms: u64) -> Result<Option<Message>, CallError> {
+        let consumer = self.consumer()?;
+        runtime::block_on(consumer.poll(Duration::from_millis(timeout_ms)))
+            .map(|r| r.map(message))
+            .map_err(|e| from_kafka(&e))
     }
-    pub fn poll_batch(&mut self, _max: usize, _timeout_ms: u64) -> Result<String, CallError> {
-        no_consumer()
+
+    pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {
+        let consumer = self.consumer()?;
+        let records =
+            runtime::block_on(consumer.poll_batch(max, Duration::from_millis(timeout_ms)))
+                .map_err(|e| from_kafka(&e))?;
+        Ok(Json::Array(records.iter().map(record_json).collect()).to_string())
     }
+
     pub fn commit(&mut self) -> Result<(), CallError> {
-        no_consumer()
+        runtime::block_on(self.consumer()?.commit()).map_err(|e| from_kafka(&e))
     }
-    pub fn commit_offsets(&mut self, _offsets: Vec<(String, i32, i64)>) -> Result<(), CallError> {
-        no_consumer()
+
+    pub fn commit_offsets(&mut self, offsets: Vec<(String, i32, i64)>) -> Result<(), CallError> {
+        runtime::block_on(self.consumer()?.commit_offsets(offsets)).map_err(|e| from_kafka(&e))
     }
+
     pub fn seek(
         &mut self,
-        _topic: String,
-        _partition: i32,
-        _position: Position,
+        topic: String,
+        partition: i32,
+        position: Position,
     ) -> Result<(), CallError> {
-        no_consumer()
+        let to = match position {
+            Position::Offset(o) => SeekTo::Offset(o),
+            Position::Timestamp(ms) => SeekTo::Timestamp(ms),
+            Position::Beginning => SeekTo::Beginning,
+            Position::End => SeekTo::End,
+        };
+        runtime::block_on(self.consumer()?.seek(&topic, partition, to)).map_err(|e| from_kafka(&e))
     }
+
+    /// `[{"topic","partition","position","committed","high_watermark","lag"}]`
     pub fn assignment(&mut self) -> Result<String, CallError> {
-        no_consumer()
+        let parts = self.consumer()?.assignment();
+        let list: Vec<Json> = parts
+            .iter()
+            .map(|p| {
+                json!({"topic": p.topic, "partition": p.partition, "position": p.position,
+                       "committed": p.committed, "high_watermark": p.high_watermark, "lag": p.lag})
+            })
+            .collect();
+        Ok(Json::Array(list).to_string())
     }
 
     /// Delivers what is pending (bounded) and closes connections.
     pub fn close(self) {
+        if let Some(consumer) = &self.consumer {
+            let _ = runtime::block_on(consumer.close());
+        }
         runtime::block_on(self.client.close(CLOSE_TIMEOUT));
     }
 }

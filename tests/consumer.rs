@@ -1,0 +1,251 @@
+//! Consumer groups through the 1C boundary (issue 4): two of our Clients (each in its own host
+//! emulator process) and one librdkafka member share a 6-partition topic.
+
+mod host;
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use host::{quote, Interactive, Platform};
+use kafka1c::kafka::{runtime, Client, Config, Record};
+use serde_json::{json, Value as Json};
+use support::Broker;
+
+const TOTAL: usize = 30_000;
+
+/// A librdkafka group member (tests/peers/group_consumer.py) whose events are collected.
+struct Peer {
+    child: std::process::Child,
+    events: Arc<Mutex<Vec<Json>>>,
+}
+
+impl Peer {
+    fn start(b: &Broker, topic: &str, group: &str) -> Peer {
+        let mut child = Command::new(support::python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/peers/group_consumer.py"
+            ))
+            .args([
+                "--bootstrap",
+                b.bootstrap(),
+                "--group",
+                group,
+                "--topics",
+                topic,
+                "--duration",
+                "240",
+                "--commit-every",
+                "200",
+                "--session-timeout-ms",
+                "6000",
+                "--heartbeat-ms",
+                "500",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let sink = events.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Json>(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        Peer { child, events }
+    }
+
+    fn received(&self) -> Vec<(i64, i64)> {
+        let ev = self.events.lock().unwrap();
+        ev.iter()
+            .filter(|e| e["event"] == "record")
+            .map(|e| {
+                (
+                    e["partition"].as_i64().unwrap(),
+                    e["offset"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn assigned(&self) -> BTreeSet<i64> {
+        let ev = self.events.lock().unwrap();
+        ev.iter()
+            .rev()
+            .find(|e| e["event"] == "assigned" || e["event"] == "revoked")
+            .filter(|e| e["event"] == "assigned")
+            .map(|e| {
+                e["partitions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[1].as_i64().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// One of ours: a host emulator with a connected, subscribed Client.
+fn member(b: &Broker, topic: &str, group: &str) -> Interactive {
+    let mut m = Interactive::start(Platform::Linux);
+    m.ok("new");
+    let settings = json!({"bootstrap.servers": b.bootstrap(), "group.id": group, "session.timeout.ms": 6000,
+                          "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest",
+                          "enable.auto.commit": false});
+    m.ok(&format!("call Connect {}", quote(&settings.to_string())));
+    m.ok(&format!("call Подписаться {}", quote(topic)));
+    m
+}
+
+/// PollBatch + Commit; returns (partition, offset) of what arrived.
+fn poll(m: &mut Interactive) -> Vec<(i64, i64)> {
+    let r = m.ok("call PollBatch 1000 200");
+    let batch: Json = serde_json::from_str(r["ret"]["value"].as_str().unwrap()).unwrap();
+    let got: Vec<(i64, i64)> = batch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap(),
+                r["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    if !got.is_empty() {
+        // A commit may be refused mid-rebalance; what it covered then comes again.
+        m.send("call Commit");
+    }
+    got
+}
+
+fn assigned(m: &mut Interactive) -> BTreeSet<i64> {
+    let r = m.ok("call Assignment");
+    let a: Json = serde_json::from_str(r["ret"]["value"].as_str().unwrap()).unwrap();
+    a.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["partition"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("group");
+    b.create_topic(&topic, 6, |_, _| unreachable!());
+    let group = support::unique("g");
+    let producer = runtime::block_on(Client::connect(
+        Config::from_bootstrap(b.bootstrap()).unwrap(),
+    ))
+    .unwrap();
+    for i in 0..TOTAL {
+        producer
+            .produce_async(Record {
+                topic: topic.clone(),
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(
+        runtime::block_on(producer.flush(Duration::from_secs(60))).pending,
+        0
+    );
+
+    let peer = Peer::start(&b, &topic, &group);
+    let mut ours = vec![member(&b, &topic, &group), member(&b, &topic, &group)];
+    let mut seen: HashMap<(i64, i64), usize> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut split_checked = false;
+    let mut closed_one = false;
+    loop {
+        for m in ours.iter_mut() {
+            for k in poll(m) {
+                *seen.entry(k).or_default() += 1;
+            }
+        }
+        let peer_got: BTreeSet<(i64, i64)> = peer.received().into_iter().collect();
+        let all: BTreeSet<(i64, i64)> = seen
+            .keys()
+            .copied()
+            .chain(peer_got.iter().copied())
+            .collect();
+        // All three hold partitions: the split must have no overlap.
+        if !split_checked {
+            let (a0, a1, ap) = (
+                assigned(&mut ours[0]),
+                assigned(&mut ours[1]),
+                peer.assigned(),
+            );
+            if !a0.is_empty()
+                && !a1.is_empty()
+                && !ap.is_empty()
+                && a0.len() + a1.len() + ap.len() == 6
+            {
+                assert!(
+                    a0.is_disjoint(&a1) && a0.is_disjoint(&ap) && a1.is_disjoint(&ap),
+                    "{a0:?} {a1:?} {ap:?}"
+                );
+                split_checked = true;
+            }
+        }
+        // Halfway, one of ours closes; the others take its partitions over.
+        if split_checked && !closed_one && all.len() > TOTAL / 2 {
+            let mut gone = ours.remove(0);
+            gone.ok("call Закрыть");
+            let (exit, status) = gone.finish();
+            assert_eq!(exit["leaked"], 0, "{exit}");
+            assert_eq!(status, 0);
+            closed_one = true;
+        }
+        if all.len() == TOTAL && closed_one {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {TOTAL} received; split seen: {split_checked}",
+            all.len()
+        );
+    }
+    // After the close the remaining member of ours and librdkafka share all six partitions.
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        poll(&mut ours[0]);
+        let (a, ap) = (assigned(&mut ours[0]), peer.assigned());
+        if a.len() + ap.len() == 6 && a.is_disjoint(&ap) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no takeover: ours {a:?}, librdkafka {ap:?}"
+        );
+    }
+    for m in ours {
+        let (exit, status) = {
+            let mut m = m;
+            m.ok("call Close");
+            m.finish()
+        };
+        assert_eq!(exit["leaked"], 0, "{exit}");
+        assert_eq!(status, 0);
+    }
+    peer.stop();
+}
