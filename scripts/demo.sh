@@ -21,7 +21,7 @@ for _ in $(seq 100); do [ -s "$work/broker.out" ] && break; sleep 0.1; done
 bootstrap=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["bootstrap"])' "$work/broker.out")
 echo "demo: Tansu broker at $bootstrap"
 
-settings="{\\\"bootstrap.servers\\\":\\\"$bootstrap\\\",\\\"linger.ms\\\":5}"
+settings="{\\\"bootstrap.servers\\\":\\\"$bootstrap\\\",\\\"linger.ms\\\":5,\\\"group.id\\\":\\\"демо\\\",\\\"auto.offset.reset\\\":\\\"earliest\\\",\\\"session.timeout.ms\\\":6000,\\\"heartbeat.interval.ms\\\":1000}"
 cat > "$work/demo.txt" <<SCRIPT
 new
 uilang ru
@@ -36,6 +36,18 @@ call ОтправитьПакет "заказы" "{\\"records\\":[{\\"key\\":\\"
 call СписокТем
 call Отправить "заказы" true
 get ОписаниеОшибки
+call Подписаться "заказы"
+call Получить 10000
+get Тема
+get Раздел
+get Смещение
+get Ключ
+get Значение
+get Заголовки
+get Время
+call ПолучитьПакет 10 5000
+call Зафиксировать
+call Назначение
 call Закрыть
 SCRIPT
 "$work/host1c" "$work/addin/libkafka1c_linux_x86_64.so" "$work/demo.txt" | python3 scripts/show-calls.py

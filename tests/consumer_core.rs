@@ -101,3 +101,195 @@ fn two_members_split_partitions_and_receive_everything() {
     assert_eq!((r.partition, r.offset), (0, 0));
     runtime::block_on(m2.close()).unwrap();
 }
+
+#[test]
+fn tansu_single_member_receives_everything_then_resumes_from_its_commit() {
+    let b = Broker::tansu();
+    let p = client(&b, json!({}));
+    let topic = support::unique("tansu-grp");
+    runtime::block_on(p.create_topic(&topic, 3, 1, &[])).unwrap();
+    produce(&p, &topic, 500);
+    let group = support::unique("g");
+    let c = client(&b, json!({"enable.auto.commit": false}));
+    let m = subscribe(&c, &topic, &group);
+    let started = Instant::now();
+    let mut got = BTreeSet::new();
+    while got.len() < 500 && started.elapsed() < Duration::from_secs(60) {
+        for r in runtime::block_on(m.poll_batch(1000, Duration::from_millis(200))).unwrap() {
+            got.insert((r.partition, r.offset));
+        }
+    }
+    eprintln!("tansu: first 500 after {:?}", started.elapsed());
+    assert_eq!(got.len(), 500);
+    runtime::block_on(m.commit()).unwrap();
+    runtime::block_on(m.close()).unwrap();
+    // A new member of the same group starts after the committed offsets: only new records.
+    produce(&p, &topic, 50);
+    let m = subscribe(&c, &topic, &group);
+    let mut again = BTreeSet::new();
+    let started = Instant::now();
+    while again.len() < 50 && started.elapsed() < Duration::from_secs(60) {
+        for r in runtime::block_on(m.poll_batch(1000, Duration::from_millis(200))).unwrap() {
+            assert!(
+                !got.contains(&(r.partition, r.offset)),
+                "committed record delivered again: {r:?}"
+            );
+            again.insert((r.partition, r.offset));
+        }
+    }
+    assert_eq!(again.len(), 50);
+    runtime::block_on(m.close()).unwrap();
+}
+
+fn drain(m: &Consumer, want: usize, secs: u64) -> Vec<(i32, i64)> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while out.len() < want && Instant::now() < deadline {
+        for r in runtime::block_on(m.poll_batch(1000, Duration::from_millis(200))).unwrap() {
+            out.push((r.partition, r.offset));
+        }
+    }
+    out
+}
+
+/// auto.offset.reset as in the Java client, and Seek to the end, on the mock cluster (its
+/// watermarks are right).
+#[test]
+fn auto_offset_reset_earliest_latest_none() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("reset");
+    b.create_topic(&topic, 1, |_, _| unreachable!());
+    let p = client(&b, json!({}));
+    produce(&p, &topic, 10);
+
+    let earliest = client(&b, json!({"auto.offset.reset": "earliest"}));
+    let m = subscribe(&earliest, &topic, &support::unique("g"));
+    let got = drain(&m, 10, 30);
+    assert_eq!(got.first(), Some(&(0, 0)));
+    assert_eq!(got.len(), 10);
+    // Seek to the end: only what is produced next arrives.
+    runtime::block_on(m.seek(&topic, 0, SeekTo::End)).unwrap();
+    produce(&p, &topic, 1);
+    assert_eq!(drain(&m, 1, 30), [(0, 10)]);
+
+    let latest = client(&b, json!({"auto.offset.reset": "latest"}));
+    let m = subscribe(&latest, &topic, &support::unique("g"));
+    // Wait for the assignment, then only records produced after it arrive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !m.assignment().iter().all(|s| s.position.is_some()) || m.assignment().is_empty() {
+        assert!(runtime::block_on(m.poll(Duration::from_millis(100)))
+            .unwrap()
+            .is_none());
+        assert!(Instant::now() < deadline, "no assignment");
+    }
+    produce(&p, &topic, 1);
+    assert_eq!(drain(&m, 1, 30), [(0, 11)]);
+
+    let none = client(&b, json!({"auto.offset.reset": "none"}));
+    let m = subscribe(&none, &topic, &support::unique("g"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        match runtime::block_on(m.poll(Duration::from_millis(200))) {
+            Err(e) => break e,
+            Ok(r) => assert!(r.is_none()),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no error for auto.offset.reset=none"
+        );
+    };
+    assert!(
+        err.to_string().contains("auto.offset.reset is none"),
+        "{err}"
+    );
+}
+
+/// Seek by offset, by time and to the beginning (Tansu answers time lookups).
+#[test]
+fn seek_by_offset_time_and_beginning() {
+    let b = Broker::tansu();
+    let p = client(&b, json!({}));
+    let topic = support::unique("seek");
+    runtime::block_on(p.create_topic(&topic, 1, 1, &[])).unwrap();
+    let t0 = 1_700_000_000_000i64;
+    for i in 0..10 {
+        p.produce_async(Record {
+            topic: topic.clone(),
+            value: Some(Bytes::from(format!("{i}"))),
+            timestamp_ms: Some(t0 + i * 1000),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    assert_eq!(
+        runtime::block_on(p.flush(Duration::from_secs(30))).pending,
+        0
+    );
+    let c = client(&b, json!({}));
+    let m = subscribe(&c, &topic, &support::unique("g"));
+    assert_eq!(drain(&m, 10, 60).len(), 10);
+    let first = |m: &Consumer| {
+        runtime::block_on(m.poll(Duration::from_secs(10)))
+            .unwrap()
+            .map(|r| r.offset)
+    };
+    runtime::block_on(m.seek(&topic, 0, SeekTo::Offset(7))).unwrap();
+    assert_eq!(first(&m), Some(7));
+    runtime::block_on(m.seek(&topic, 0, SeekTo::Timestamp(t0 + 4500))).unwrap();
+    assert_eq!(first(&m), Some(5), "first message at or after the time");
+    runtime::block_on(m.seek(&topic, 0, SeekTo::Beginning)).unwrap();
+    assert_eq!(first(&m), Some(0));
+    // (Seek to the end is checked on the mock cluster: Tansu's end offsets are wrong.)
+    assert!(
+        runtime::block_on(m.seek(&topic, 5, SeekTo::Beginning)).is_err(),
+        "unassigned partition"
+    );
+}
+
+/// NOT_COORDINATOR and REBALANCE_IN_PROGRESS on Heartbeat and OffsetCommit, then the
+/// coordinator broker going down: everything still arrives and the commits end up complete.
+#[test]
+fn survives_coordinator_errors_and_outage() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("faults");
+    b.create_topic(&topic, 4, |_, _| unreachable!());
+    let p = client(&b, json!({}));
+    produce(&p, &topic, 2000);
+    let group = support::unique("g");
+    let c = client(&b, json!({"enable.auto.commit": false}));
+    let m = subscribe(&c, &topic, &group);
+    let mut seen: BTreeSet<(i32, i64)> = drain(&m, 500, 60).into_iter().collect();
+    // Heartbeat = 12, OffsetCommit = 8.
+    b.command(json!({"cmd": "push_request_errors", "api_key": 12, "errors": [16, 27]}));
+    b.command(json!({"cmd": "push_request_errors", "api_key": 8, "errors": [16, 27]}));
+    let _ = runtime::block_on(m.commit());
+    b.command(json!({"cmd": "coordinator_set", "key_type": "group", "key": group, "broker": 2}));
+    b.command(json!({"cmd": "broker_down", "broker": 2}));
+    seen.extend(drain(&m, 700, 5));
+    b.command(json!({"cmd": "broker_up", "broker": 2}));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while seen.len() < 2000 && Instant::now() < deadline {
+        seen.extend(drain(&m, 1, 1));
+        let _ = runtime::block_on(m.commit());
+    }
+    assert_eq!(seen.len(), 2000, "no message lost");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let _ = runtime::block_on(m.poll(Duration::from_millis(100)));
+        if runtime::block_on(m.commit()).is_ok()
+            && m.assignment()
+                .iter()
+                .all(|s| s.committed == s.high_watermark)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "commits never completed: {:?}",
+            m.assignment()
+        );
+    }
+    runtime::block_on(m.close()).unwrap();
+}

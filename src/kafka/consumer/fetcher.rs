@@ -247,6 +247,12 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
     if part.high_watermark >= 0 {
         p.high_watermark = Some(part.high_watermark);
     }
+    if let Some(ts) = p.skip_before_ms {
+        records.retain(|r| r.timestamp_ms >= ts);
+        if !records.is_empty() {
+            p.skip_before_ms = None;
+        }
+    }
     for r in records {
         st.queued_bytes += record_bytes(&r);
         st.queue.push_back(r);

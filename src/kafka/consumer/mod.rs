@@ -216,6 +216,10 @@ impl Consumer {
         if let Some(p) = st.assigned.get_mut(&tp) {
             p.fetch = Some(offset);
             p.epoch += 1;
+            p.skip_before_ms = match to {
+                SeekTo::Timestamp(ms) => Some(ms),
+                _ => None,
+            };
         }
         drop(st);
         self.inner.fetch_wake.notify_one();

@@ -33,6 +33,9 @@ pub struct Partition {
     pub high_watermark: Option<i64>,
     /// Bumped by Seek so fetches started before it are discarded.
     pub epoch: u64,
+    /// After a Seek by time: records older than this are skipped (a broker may answer the time
+    /// lookup with the start of a batch that holds older records too).
+    pub skip_before_ms: Option<i64>,
 }
 
 /// Membership phases (franz-go style: explicit, one at a time).
