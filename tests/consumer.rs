@@ -249,3 +249,158 @@ fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything(
     }
     peer.stop();
 }
+
+fn produce_n(b: &Broker, topic: &str, from: usize, n: usize) {
+    let producer = runtime::block_on(Client::connect(
+        Config::from_bootstrap(b.bootstrap()).unwrap(),
+    ))
+    .unwrap();
+    for i in from..from + n {
+        producer
+            .produce_async(Record {
+                topic: topic.into(),
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(
+        runtime::block_on(producer.flush(Duration::from_secs(60))).pending,
+        0
+    );
+}
+
+/// Committed positions per partition, from Assignment.
+fn committed(m: &mut Interactive) -> HashMap<i64, i64> {
+    let r = m.ok("call Назначение");
+    let a: Json = serde_json::from_str(r["ret"]["value"].as_str().unwrap()).unwrap();
+    a.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap(),
+                p["committed"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Offsets committed by our Client are where librdkafka starts in the same group, and the
+/// other way round.
+#[test]
+fn commits_interoperate_with_librdkafka_both_ways() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("interop");
+    b.create_topic(&topic, 3, |_, _| unreachable!());
+    let group = support::unique("g");
+    produce_n(&b, &topic, 0, 300);
+
+    let mut ours = member(&b, &topic, &group);
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got < 100 && Instant::now() < deadline {
+        let r = ours.ok("call PollBatch 40 200");
+        got += serde_json::from_str::<Json>(r["ret"]["value"].as_str().unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len();
+    }
+    ours.ok("call Commit");
+    let ours_committed = committed(&mut ours);
+    ours.ok("call Close");
+    assert_eq!(ours.finish().1, 0);
+    assert_eq!(
+        ours_committed.values().sum::<i64>() as usize,
+        got,
+        "committed exactly what was received"
+    );
+
+    // librdkafka continues from our commits.
+    let peer = Peer::start(&b, &topic, &group);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while peer.received().len() < 300 - got && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let received = peer.received();
+    let mut first: HashMap<i64, i64> = HashMap::new();
+    for (p, o) in &received {
+        first
+            .entry(*p)
+            .and_modify(|f| *f = (*f).min(*o))
+            .or_insert(*o);
+    }
+    for (p, o) in &first {
+        assert_eq!(
+            ours_committed.get(p).copied().unwrap_or(0),
+            *o,
+            "librdkafka starts partition {p} at our commit"
+        );
+    }
+    assert_eq!(received.len(), 300 - got);
+    // Closing its stdin makes it commit what it received and leave.
+    peer.stop();
+
+    // And ours continues from librdkafka's commits: only new records arrive.
+    produce_n(&b, &topic, 300, 30);
+    let mut again = member(&b, &topic, &group);
+    let mut offsets = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while offsets.len() < 30 && Instant::now() < deadline {
+        let r = again.ok("call PollBatch 100 200");
+        let batch: Json = serde_json::from_str(r["ret"]["value"].as_str().unwrap()).unwrap();
+        for rec in batch.as_array().unwrap() {
+            offsets.push(rec["value"].as_str().unwrap().to_string());
+        }
+    }
+    offsets.sort();
+    let mut want: Vec<String> = (300..330).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(offsets, want, "only the records after librdkafka's commits");
+    again.ok("call Close");
+    assert_eq!(again.finish().1, 0);
+}
+
+/// A member killed without Close (a crashed 1C worker) is evicted after session.timeout.ms and
+/// the other member continues from the last commit.
+#[test]
+fn killed_member_is_evicted_and_consumption_continues() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("kill");
+    b.create_topic(&topic, 4, |_, _| unreachable!());
+    let group = support::unique("g");
+    produce_n(&b, &topic, 0, 2000);
+    let mut a = member(&b, &topic, &group);
+    let mut c = member(&b, &topic, &group);
+    let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (assigned(&mut a).is_empty() || assigned(&mut c).is_empty() || seen.len() < 400)
+        && Instant::now() < deadline
+    {
+        for m in [&mut a, &mut c] {
+            seen.extend(poll(m));
+        }
+    }
+    a.kill();
+    let killed_at = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (seen.len() < 2000 || assigned(&mut c).len() < 4) && Instant::now() < deadline {
+        seen.extend(poll(&mut c));
+    }
+    assert_eq!(
+        assigned(&mut c).len(),
+        4,
+        "the survivor took every partition"
+    );
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(5),
+        "taken over only after the session timeout"
+    );
+    assert_eq!(seen.len(), 2000, "every message received");
+    c.ok("call Close");
+    assert_eq!(c.finish().1, 0);
+}
