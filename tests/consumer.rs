@@ -404,3 +404,97 @@ fn killed_member_is_evicted_and_consumption_continues() {
     c.ok("call Close");
     assert_eq!(c.finish().1, 0);
 }
+
+/// Poll's message properties, in both languages, binary-safe, headers in order with duplicates.
+#[test]
+fn poll_fills_the_message_properties() {
+    let b = Broker::mock(1);
+    let topic = support::unique("props");
+    b.create_topic(&topic, 1, |_, _| unreachable!());
+    let group = support::unique("g");
+    let mut m = member(&b, &topic, &group);
+    m.ok(&format!(
+        "call Produce {} x\"41ff42\" \"ключ\" {}",
+        quote(&topic),
+        quote(r#"[["h","1"],["h","2"],["имя","значение"]]"#)
+    ));
+    let r = m.ok("call Получить 20000");
+    assert_eq!(r["ret"]["value"], true, "{r}");
+    let get = |m: &mut Interactive, p: &str| m.ok(&format!("get {p}"))["value"].clone();
+    assert_eq!(get(&mut m, "Тема")["value"], topic.as_str());
+    assert_eq!(get(&mut m, "Partition")["value"], 0);
+    assert_eq!(get(&mut m, "Смещение")["value"], 0);
+    assert_eq!(get(&mut m, "Key")["value"], "ключ");
+    assert_eq!(get(&mut m, "КлючДвоичный")["hex"], "d0bad0bbd18ed187");
+    assert_eq!(get(&mut m, "ЗначениеДвоичное")["hex"], "41ff42");
+    assert_eq!(
+        get(&mut m, "Value")["value"],
+        "A\u{FFFD}B",
+        "invalid UTF-8 shows as U+FFFD in the text property"
+    );
+    assert_eq!(
+        get(&mut m, "Заголовки")["value"],
+        r#"[["h","1"],["h","2"],["имя","значение"]]"#
+    );
+    assert_eq!(get(&mut m, "Timestamp")["type"], "Date");
+    assert!(get(&mut m, "ВремяМс")["value"].as_i64().unwrap() > 1_600_000_000_000);
+    // Nothing more: Poll returns false after its timeout and the properties stay as they were.
+    assert_eq!(m.ok("call Poll 300")["ret"]["value"], false);
+    m.ok("call Close");
+    let (exit, status) = m.finish();
+    assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0));
+}
+
+/// A member that stops polling for max.poll.interval.ms leaves, so its partitions move on;
+/// polling again rejoins.
+#[test]
+fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("stall");
+    b.create_topic(&topic, 2, |_, _| unreachable!());
+    let group = support::unique("g");
+    let settings = |b: &Broker| {
+        json!({"bootstrap.servers": b.bootstrap(), "group.id": group, "session.timeout.ms": 6000,
+               "heartbeat.interval.ms": 500, "max.poll.interval.ms": 3000, "auto.offset.reset": "earliest"})
+        .to_string()
+    };
+    let mut ms: Vec<Interactive> = (0..2)
+        .map(|_| {
+            let mut m = Interactive::start(Platform::Linux);
+            m.ok("new");
+            m.ok(&format!("call Connect {}", quote(&settings(&b))));
+            m.ok(&format!("call Subscribe {}", quote(&topic)));
+            m
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while assigned(&mut ms[0]).is_empty() || assigned(&mut ms[1]).is_empty() {
+        for m in ms.iter_mut() {
+            m.ok("call Poll 100");
+        }
+        assert!(Instant::now() < deadline, "no split");
+    }
+    // Only member 1 keeps polling; member 0 stalls past max.poll.interval.ms.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while assigned(&mut ms[1]).len() < 2 {
+        ms[1].ok("call Poll 200");
+        assert!(
+            Instant::now() < deadline,
+            "the stalled member kept its partition"
+        );
+    }
+    assert!(assigned(&mut ms[0]).is_empty());
+    // It polls again: it rejoins and gets a partition back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while assigned(&mut ms[0]).is_empty() {
+        for m in ms.iter_mut() {
+            m.ok("call Poll 200");
+        }
+        assert!(Instant::now() < deadline, "no rejoin");
+    }
+    for mut m in ms {
+        m.ok("call Close");
+        assert_eq!(m.finish().1, 0);
+    }
+}
