@@ -151,24 +151,7 @@ fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything(
     let topic = support::unique("group");
     b.create_topic(&topic, 6, |_, _| unreachable!());
     let group = support::unique("g");
-    let producer = runtime::block_on(Client::connect(
-        Config::from_bootstrap(b.bootstrap()).unwrap(),
-    ))
-    .unwrap();
-    for i in 0..TOTAL {
-        producer
-            .produce_async(Record {
-                topic: topic.clone(),
-                key: Some(Bytes::from(format!("k{i}"))),
-                value: Some(Bytes::from(format!("v{i}"))),
-                ..Default::default()
-            })
-            .unwrap();
-    }
-    assert_eq!(
-        runtime::block_on(producer.flush(Duration::from_secs(60))).pending,
-        0
-    );
+    produce_n(&b, &topic, 0, TOTAL);
 
     let peer = Peer::start(&b, &topic, &group);
     let mut ours = vec![member(&b, &topic, &group), member(&b, &topic, &group)];

@@ -53,7 +53,7 @@ fn read_back(b: &Broker, topic: &str, count: usize) -> Vec<(i64, i64, String)> {
     )
     .iter()
     .map(|l| {
-        let v = decode(l["value_b64"].as_str().unwrap());
+        let v = support::unb64(l["value_b64"].as_str().unwrap());
         (
             l["partition"].as_i64().unwrap(),
             l["offset"].as_i64().unwrap(),
@@ -63,20 +63,6 @@ fn read_back(b: &Broker, topic: &str, count: usize) -> Vec<(i64, i64, String)> {
     .collect();
     lines.sort();
     lines
-}
-
-fn decode(s: &str) -> Vec<u8> {
-    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for c in s.trim_end_matches('=').chars() {
-        acc = acc << 6 | A.find(c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 fn every_codec(b: &Broker) {

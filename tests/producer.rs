@@ -74,34 +74,19 @@ fn consume(client: &str, b: &Broker, topic: &str, count: usize) -> HashMap<Strin
     lines
         .into_iter()
         .map(|l| {
-            let key = decode(l["key_b64"].as_str().unwrap());
+            let key = support::unb64(l["key_b64"].as_str().unwrap());
             (
                 String::from_utf8(key.clone()).unwrap(),
                 Consumed {
                     partition: l["partition"].as_i64().unwrap(),
                     offset: l["offset"].as_i64().unwrap(),
                     key,
-                    value: decode(l["value_b64"].as_str().unwrap()),
+                    value: support::unb64(l["value_b64"].as_str().unwrap()),
                     headers: l["headers"].clone(),
                 },
             )
         })
         .collect()
-}
-
-fn decode(s: &str) -> Vec<u8> {
-    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.trim_end_matches('=').chars() {
-        acc = acc << 6 | A.find(c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 fn expected_headers() -> Json {
@@ -240,7 +225,7 @@ fn produce_and_read_back(b: &Broker) {
     );
     let got = consume("rdkafka", b, &topic, total);
     for l in rd {
-        let key = String::from_utf8(decode(l["key_b64"].as_str().unwrap())).unwrap();
+        let key = String::from_utf8(support::unb64(l["key_b64"].as_str().unwrap())).unwrap();
         assert_eq!(
             got[&key].partition,
             l["partition"].as_i64().unwrap(),

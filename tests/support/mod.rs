@@ -159,3 +159,17 @@ pub fn b64(bytes: &[u8]) -> String {
     }
     out
 }
+
+pub fn unb64(s: &str) -> Vec<u8> {
+    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in s.trim_end_matches('=').chars() {
+        acc = acc << 6 | A.find(c).expect("base64") as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
