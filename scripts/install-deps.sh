@@ -23,6 +23,7 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 if [ "$mode" = test ]; then
   command -v wine >/dev/null || need+=(wine wine64)
+  command -v openssl >/dev/null || need+=(openssl)
 fi
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 

@@ -40,6 +40,7 @@ struct Metadata {
 
 pub struct Cluster {
     pub config: Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
     meta: RwLock<Metadata>,
     conns: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
 }
@@ -47,7 +48,9 @@ pub struct Cluster {
 impl Cluster {
     /// Reaches a bootstrap server and loads the broker list; fails naming the servers.
     pub async fn connect(config: Config) -> Result<Arc<Cluster>> {
+        let tls = super::tls::client_config(&config)?;
         let cluster = Arc::new(Cluster {
+            tls,
             config,
             meta: RwLock::new(Metadata::default()),
             conns: tokio::sync::Mutex::new(HashMap::new()),
@@ -86,7 +89,14 @@ impl Cluster {
             }
         }
         let (connect, request) = self.timeouts();
-        let conn = Connection::connect(addr, &self.config.client_id, connect, request).await?;
+        let conn = Connection::connect(
+            addr,
+            &self.config.client_id,
+            self.tls.as_ref(),
+            connect,
+            request,
+        )
+        .await?;
         conns.insert(addr.to_string(), conn.clone());
         Ok(conn)
     }

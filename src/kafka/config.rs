@@ -57,6 +57,10 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     pub metadata_max_age_ms: u64,
     pub retry_backoff_ms: u64,
+    /// `security.protocol=SSL`.
+    pub tls: bool,
+    /// PEM file with the CA certificates to trust; the public web roots when absent.
+    pub ssl_ca_location: Option<String>,
     // producer
     /// -1 (all), 0 or 1.
     pub acks: i16,
@@ -95,6 +99,8 @@ impl Default for Config {
             connect_timeout_ms: 10_000,
             metadata_max_age_ms: 300_000,
             retry_backoff_ms: 100,
+            tls: false,
+            ssl_ca_location: None,
             acks: -1,
             // librdkafka's defaults: we are compared against it.
             linger_ms: 5,
@@ -239,16 +245,18 @@ impl Config {
             }
             "metadata.max.age.ms" => self.metadata_max_age_ms = number(key, v, 1, MAX_MS)?,
             "retry.backoff.ms" => self.retry_backoff_ms = number(key, v, 1, MAX_MS)?,
-            "security.protocol" => {
-                let p = text(key, v)?.to_ascii_uppercase();
-                if p != "PLAINTEXT" {
-                    return Err(Error::config(
-                        key,
-                        format!(
-                            "{p:?} is not supported by this version of kafka1c (only PLAINTEXT)"
-                        ),
-                    ));
-                }
+            "security.protocol" => self.tls = match text(key, v)?.to_ascii_uppercase().as_str() {
+                "PLAINTEXT" => false,
+                "SSL" => true,
+                other => return Err(Error::config(
+                    key,
+                    format!(
+                        "{other:?} is not supported by this version of kafka1c (PLAINTEXT or SSL)"
+                    ),
+                )),
+            },
+            "ssl.ca.location" => {
+                self.ssl_ca_location = Some(text(key, v)?).filter(|s| !s.is_empty())
             }
             "acks" | "request.required.acks" => {
                 self.acks = match text(key, v)?.to_ascii_lowercase().as_str() {

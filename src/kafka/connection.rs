@@ -9,8 +9,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -75,6 +74,7 @@ impl Connection {
     pub async fn connect(
         addr: &str,
         client_id: &str,
+        tls: Option<&Arc<rustls::ClientConfig>>,
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Arc<Connection>> {
@@ -90,7 +90,40 @@ impl Connection {
             })?;
         // Small requests must not wait for Nagle's algorithm: it costs ~40 ms per produce.
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+        match tls {
+            None => {
+                let (read, write) = stream.into_split();
+                Self::start(addr, read, write, client_id, request_timeout).await
+            }
+            Some(tls) => {
+                let stream =
+                    tokio::time::timeout(connect_timeout, super::tls::handshake(tls, addr, stream))
+                        .await
+                        .map_err(|_| Error::Disconnected {
+                            broker: addr.to_string(),
+                            reason: format!(
+                                "TLS handshake timed out after {} ms",
+                                connect_timeout.as_millis()
+                            ),
+                        })??;
+                let (read, write) = tokio::io::split(stream);
+                Self::start(addr, read, write, client_id, request_timeout).await
+            }
+        }
+    }
+
+    /// Starts the reader and writer tasks on a connected stream and negotiates versions.
+    async fn start<R, W>(
+        addr: &str,
+        read: R,
+        write: W,
+        client_id: &str,
+        request_timeout: Duration,
+    ) -> Result<Arc<Connection>>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(HashMap::new()),
@@ -278,8 +311,8 @@ fn proto(e: impl std::fmt::Display) -> Error {
 }
 
 /// Writes frames in order; frames queued together go out in one write.
-async fn write_loop(
-    mut write: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
@@ -309,7 +342,7 @@ async fn write_loop(
 }
 
 /// Reads size-prefixed responses and hands each to the request with its correlation id.
-async fn read_loop(mut read: OwnedReadHalf, shared: Arc<Shared>) {
+async fn read_loop<R: AsyncRead + Unpin>(mut read: R, shared: Arc<Shared>) {
     let reason = loop {
         let size = match read.read_i32().await {
             Ok(n) if n >= 4 => n as usize,

@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod records;
 pub mod runtime;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{Error, Result};

