@@ -188,6 +188,18 @@ fn servers(key: &str, list: &str) -> Result<Vec<String>> {
 
 const MAX_MS: u64 = i32::MAX as u64;
 
+/// `security.protocol`: whether connections use TLS.
+fn tls_protocol(key: &str, v: &Json) -> Result<bool> {
+    match text(key, v)?.to_ascii_uppercase().as_str() {
+        "PLAINTEXT" => Ok(false),
+        "SSL" => Ok(true),
+        other => Err(Error::config(
+            key,
+            format!("{other:?} is not supported by this version of kafka1c (PLAINTEXT or SSL)"),
+        )),
+    }
+}
+
 impl Config {
     /// A bare `host:port,host:port` list.
     pub fn from_bootstrap(list: &str) -> Result<Config> {
@@ -245,16 +257,7 @@ impl Config {
             }
             "metadata.max.age.ms" => self.metadata_max_age_ms = number(key, v, 1, MAX_MS)?,
             "retry.backoff.ms" => self.retry_backoff_ms = number(key, v, 1, MAX_MS)?,
-            "security.protocol" => self.tls = match text(key, v)?.to_ascii_uppercase().as_str() {
-                "PLAINTEXT" => false,
-                "SSL" => true,
-                other => return Err(Error::config(
-                    key,
-                    format!(
-                        "{other:?} is not supported by this version of kafka1c (PLAINTEXT or SSL)"
-                    ),
-                )),
-            },
+            "security.protocol" => self.tls = tls_protocol(key, v)?,
             "ssl.ca.location" => {
                 self.ssl_ca_location = Some(text(key, v)?).filter(|s| !s.is_empty())
             }
