@@ -79,19 +79,29 @@ fn not_subscribed() -> CallError {
 /// How long Close waits for pending deliveries.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn record(r: Outgoing) -> Record {
+/// A core record from what 1C gave; the core's timestamp is "now".
+fn record(
+    topic: String,
+    partition: Option<i32>,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: super::headers::Headers,
+) -> Record {
     Record {
-        topic: r.topic,
-        partition: r.partition,
-        key: r.key.map(Bytes::from),
-        value: Some(Bytes::from(r.value)),
-        headers: r
-            .headers
+        topic,
+        partition,
+        key: key.map(Bytes::from),
+        value: value.map(Bytes::from),
+        headers: headers
             .into_iter()
             .map(|(k, v)| (k, v.map(Bytes::from)))
             .collect(),
         timestamp_ms: None,
     }
+}
+
+fn outgoing(r: Outgoing) -> Record {
+    record(r.topic, r.partition, r.key, Some(r.value), r.headers)
 }
 
 impl Session {
@@ -109,14 +119,14 @@ impl Session {
     }
 
     pub fn produce(&self, r: Outgoing) -> Result<i64, CallError> {
-        runtime::block_on(self.client.produce(record(r)))
+        runtime::block_on(self.client.produce(outgoing(r)))
             .map(|d| d.offset)
             .map_err(|e| from_kafka(&e))
     }
 
     pub fn produce_async(&self, r: Outgoing) -> Result<u64, CallError> {
         self.client
-            .produce_async(record(r))
+            .produce_async(outgoing(r))
             .map_err(|e| from_kafka(&e))
     }
 
@@ -142,18 +152,7 @@ impl Session {
     ) -> Result<String, CallError> {
         let records = records
             .into_iter()
-            .map(|r| Record {
-                topic: topic.to_string(),
-                partition: r.partition,
-                key: r.key.map(Bytes::from),
-                value: r.value.map(Bytes::from),
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, v.map(Bytes::from)))
-                    .collect(),
-                timestamp_ms: None,
-            })
+            .map(|r| record(topic.to_string(), r.partition, r.key, r.value, r.headers))
             .collect();
         let results = runtime::block_on(self.client.produce_batch(records));
         let outcomes: Vec<Outcome> = results

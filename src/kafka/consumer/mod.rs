@@ -168,48 +168,15 @@ impl Consumer {
                 "{topic}[{partition}] is not assigned to this consumer"
             )));
         }
-        let read_committed = self.inner.cluster.config.read_committed;
         let offset = match to {
             SeekTo::Offset(o) => o,
-            SeekTo::Beginning => {
-                offsets::list(
-                    &self.inner.cluster,
-                    std::slice::from_ref(&tp),
-                    offsets::EARLIEST,
-                    read_committed,
-                )
-                .await?[&tp]
-            }
-            SeekTo::End => {
-                offsets::list(
-                    &self.inner.cluster,
-                    std::slice::from_ref(&tp),
-                    offsets::LATEST,
-                    read_committed,
-                )
-                .await?[&tp]
-            }
-            SeekTo::Timestamp(ms) => {
-                let found = offsets::list(
-                    &self.inner.cluster,
-                    std::slice::from_ref(&tp),
-                    ms,
-                    read_committed,
-                )
-                .await?[&tp];
-                if found >= 0 {
-                    found
-                } else {
-                    // Nothing at or after that time: the end of the partition.
-                    offsets::list(
-                        &self.inner.cluster,
-                        std::slice::from_ref(&tp),
-                        offsets::LATEST,
-                        read_committed,
-                    )
-                    .await?[&tp]
-                }
-            }
+            SeekTo::Beginning => self.offset_at(&tp, offsets::EARLIEST).await?,
+            SeekTo::End => self.offset_at(&tp, offsets::LATEST).await?,
+            SeekTo::Timestamp(ms) => match self.offset_at(&tp, ms).await? {
+                // Nothing at or after that time: the end of the partition.
+                -1 => self.offset_at(&tp, offsets::LATEST).await?,
+                found => found,
+            },
         };
         let mut st = self.inner.state.lock().unwrap();
         st.purge(&tp);
@@ -224,6 +191,22 @@ impl Consumer {
         drop(st);
         self.inner.fetch_wake.notify_one();
         Ok(())
+    }
+
+    /// The partition's offset at `at` (a time in ms, or EARLIEST/LATEST).
+    async fn offset_at(&self, tp: &Tp, at: i64) -> Result<i64> {
+        let read_committed = self.inner.cluster.config.read_committed;
+        let found = offsets::list(
+            &self.inner.cluster,
+            std::slice::from_ref(tp),
+            at,
+            read_committed,
+        )
+        .await?;
+        found
+            .get(tp)
+            .copied()
+            .ok_or_else(|| Error::Protocol(format!("no ListOffsets answer for {}[{}]", tp.0, tp.1)))
     }
 
     /// Assigned partitions with position, committed offset, high watermark and lag.
