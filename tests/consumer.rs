@@ -1,5 +1,6 @@
 //! Consumer groups through the 1C boundary (issue 4): two of our Clients (each in its own host
-//! emulator process) and one librdkafka member share a 6-partition topic.
+//! emulator process) and one librdkafka member share a 6-partition topic; offsets interoperate;
+//! killed, stalled and static members; coordinator faults injected on the mock cluster.
 
 mod host;
 mod support;
@@ -22,6 +23,7 @@ const TOTAL: usize = 30_000;
 struct Peer {
     child: std::process::Child,
     events: Arc<Mutex<Vec<Json>>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Peer {
@@ -54,14 +56,18 @@ impl Peer {
         let events = Arc::new(Mutex::new(Vec::new()));
         let out = BufReader::new(child.stdout.take().unwrap());
         let sink = events.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Json>(&line) {
                     sink.lock().unwrap().push(v);
                 }
             }
         });
-        Peer { child, events }
+        Peer {
+            child,
+            events,
+            reader,
+        }
     }
 
     fn received(&self) -> Vec<(i64, i64)> {
@@ -94,9 +100,13 @@ impl Peer {
             .unwrap_or_default()
     }
 
-    fn stop(mut self) {
+    /// Stops the peer (it commits what it received and leaves) and returns all its events.
+    fn stop(mut self) -> Vec<Json> {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
+        let _ = self.reader.join();
+        let events = self.events.lock().unwrap();
+        events.clone()
     }
 }
 
@@ -114,6 +124,91 @@ fn member(b: &Broker, topic: &str, group: &str) -> Interactive {
 
 /// PollBatch + Commit; returns (partition, offset) of what arrived.
 fn poll(m: &mut Interactive) -> Vec<(i64, i64)> {
+    poll_logged(m, &mut Ledger::default(), "ours")
+}
+
+/// Wall-clock seconds, comparable with the librdkafka peer's event times.
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// What every member received and committed, with times, for the at-least-once check.
+#[derive(Default)]
+struct Ledger {
+    /// (partition, offset, a time no later than the receipt, who)
+    receipts: Vec<(i64, i64, f64, String)>,
+    /// (partition, next offset, a time no earlier than the commit took effect, who)
+    commits: Vec<(i64, i64, f64, String)>,
+}
+
+impl Ledger {
+    fn add_peer(&mut self, events: &[Json]) {
+        for e in events {
+            let Some(t) = e["t"].as_f64() else { continue };
+            if e["event"] == "record" {
+                let (p, o) = (
+                    e["partition"].as_i64().unwrap(),
+                    e["offset"].as_i64().unwrap(),
+                );
+                self.receipts.push((p, o, t, "librdkafka".into()));
+            } else if e["event"] == "committed" {
+                for c in e["offsets"].as_array().unwrap() {
+                    let (p, next) = (c[1].as_i64().unwrap(), c[2].as_i64().unwrap());
+                    self.commits.push((p, next, t, "librdkafka".into()));
+                }
+            }
+        }
+    }
+
+    /// A commit that covered a record and took effect before the record was received means the
+    /// record was received again after being committed, or committed before anyone received it.
+    /// Generation fencing makes a previous owner's successful commit precede the next owner's
+    /// start, so this cannot flag a legitimate redelivery of an uncommitted record.
+    fn check(&self) -> usize {
+        let mut first_covering: HashMap<i64, Vec<(f64, i64, &str)>> = HashMap::new();
+        for (p, next, t, who) in &self.commits {
+            first_covering.entry(*p).or_default().push((*t, *next, who));
+        }
+        for v in first_covering.values_mut() {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        }
+        let mut times: HashMap<(i64, i64), usize> = HashMap::new();
+        for (p, o, t, who) in &self.receipts {
+            *times.entry((*p, *o)).or_default() += 1;
+            let covering = first_covering
+                .get(p)
+                .into_iter()
+                .flatten()
+                .take_while(|(ct, _, _)| ct < t)
+                .find(|(_, next, _)| next > o);
+            assert!(
+                covering.is_none(),
+                "partition {p} offset {o} received by {who} at {t:.3} after a commit covered it: {covering:?}"
+            );
+        }
+        times.values().filter(|n| **n > 1).count()
+    }
+}
+
+/// The ledger check fails on a record received after a commit had covered it.
+#[test]
+#[should_panic(expected = "after a commit covered it")]
+fn ledger_flags_a_record_received_after_its_commit() {
+    let mut l = Ledger::default();
+    l.receipts.push((0, 5, 1.0, "a".into()));
+    l.commits.push((0, 6, 1.5, "a".into()));
+    l.receipts.push((0, 7, 1.6, "b".into()));
+    assert_eq!(l.check(), 0, "an uncommitted record may come again");
+    l.receipts.push((0, 5, 2.0, "b".into()));
+    l.check();
+}
+
+/// PollBatch + Commit, noting receipts and successful commits in the ledger.
+fn poll_logged(m: &mut Interactive, ledger: &mut Ledger, who: &str) -> Vec<(i64, i64)> {
+    let asked = now();
     let r = m.ok("call PollBatch 1000 200");
     let batch: Json = serde_json::from_str(r["ret"]["value"].as_str().unwrap()).unwrap();
     let got: Vec<(i64, i64)> = batch
@@ -127,9 +222,20 @@ fn poll(m: &mut Interactive) -> Vec<(i64, i64)> {
             )
         })
         .collect();
-    if !got.is_empty() {
-        // A commit may be refused mid-rebalance; what it covered then comes again.
-        m.send("call Commit");
+    ledger
+        .receipts
+        .extend(got.iter().map(|&(p, o)| (p, o, asked, who.to_string())));
+    // A commit may be refused mid-rebalance; what it covered then comes again.
+    let c = if got.is_empty() {
+        Json::Null
+    } else {
+        m.send("call Commit")
+    };
+    if c["ok"] == true {
+        let done = now();
+        for (p, c) in committed(m) {
+            ledger.commits.push((p, c, done, who.to_string()));
+        }
     }
     got
 }
@@ -151,86 +257,93 @@ fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything(
     let topic = support::unique("group");
     b.create_topic(&topic, 6, |_, _| unreachable!());
     let group = support::unique("g");
-    produce_n(&b, &topic, 0, TOTAL);
 
     let peer = Peer::start(&b, &topic, &group);
     let mut ours = vec![member(&b, &topic, &group), member(&b, &topic, &group)];
-    let mut seen: HashMap<(i64, i64), usize> = HashMap::new();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut split_checked = false;
-    let mut closed_one = false;
+    let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let mut ledger = Ledger::default();
+    let started = Instant::now();
+    // Each round: our members poll and commit; librdkafka runs on its own.
+    let round = |ours: &mut Vec<Interactive>, ledger: &mut Ledger, seen: &mut BTreeSet<_>| {
+        let n = ours.len();
+        for (i, m) in ours.iter_mut().enumerate() {
+            seen.extend(poll_logged(m, ledger, ["ours-2", "ours-1"][n - 1 - i]));
+        }
+        seen.extend(peer.received());
+    };
+
+    // All three hold partitions before any message exists, and the split has no overlap.
     loop {
-        for m in ours.iter_mut() {
-            for k in poll(m) {
-                *seen.entry(k).or_default() += 1;
-            }
-        }
-        let peer_got: BTreeSet<(i64, i64)> = peer.received().into_iter().collect();
-        let all: BTreeSet<(i64, i64)> = seen
-            .keys()
-            .copied()
-            .chain(peer_got.iter().copied())
-            .collect();
-        // All three hold partitions: the split must have no overlap.
-        if !split_checked {
-            let (a0, a1, ap) = (
-                assigned(&mut ours[0]),
-                assigned(&mut ours[1]),
-                peer.assigned(),
+        round(&mut ours, &mut ledger, &mut seen);
+        let (a0, a1, ap) = (
+            assigned(&mut ours[0]),
+            assigned(&mut ours[1]),
+            peer.assigned(),
+        );
+        if !a0.is_empty() && !a1.is_empty() && !ap.is_empty() && a0.len() + a1.len() + ap.len() == 6
+        {
+            assert!(
+                a0.is_disjoint(&a1) && a0.is_disjoint(&ap) && a1.is_disjoint(&ap),
+                "{a0:?} {a1:?} {ap:?}"
             );
-            if !a0.is_empty()
-                && !a1.is_empty()
-                && !ap.is_empty()
-                && a0.len() + a1.len() + ap.len() == 6
-            {
-                assert!(
-                    a0.is_disjoint(&a1) && a0.is_disjoint(&ap) && a1.is_disjoint(&ap),
-                    "{a0:?} {a1:?} {ap:?}"
-                );
-                split_checked = true;
-            }
+            break;
         }
-        // Halfway, one of ours closes; the others take its partitions over.
-        if split_checked && !closed_one && all.len() > TOTAL / 2 {
-            let mut gone = ours.remove(0);
-            gone.ok("call Закрыть");
-            let (exit, status) = gone.finish();
-            assert_eq!(exit["leaked"], 0, "{exit}");
-            assert_eq!(status, 0);
-            closed_one = true;
-        }
-        if all.len() == TOTAL && closed_one {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no three-way split"
+        );
+    }
+    eprintln!("three-way split after {:?}", started.elapsed());
+
+    // Half the messages while all three consume.
+    produce_n(&b, &topic, 0, TOTAL / 2);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.len() < TOTAL / 2 {
+        round(&mut ours, &mut ledger, &mut seen);
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} received",
+            seen.len(),
+            TOTAL / 2
+        );
+    }
+
+    // One of ours closes; the other and librdkafka take its partitions over and get the rest.
+    let mut gone = ours.remove(0);
+    gone.ok("call Закрыть");
+    let (exit, status) = gone.finish();
+    assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0), "{exit}");
+    produce_n(&b, &topic, TOTAL / 2, TOTAL / 2);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        round(&mut ours, &mut ledger, &mut seen);
+        let (a, ap) = (assigned(&mut ours[0]), peer.assigned());
+        if seen.len() == TOTAL && a.len() + ap.len() == 6 && a.is_disjoint(&ap) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "only {} of {TOTAL} received; split seen: {split_checked}",
-            all.len()
+            "{} of {TOTAL} received; ours {a:?}, librdkafka {ap:?}",
+            seen.len()
         );
     }
-    // After the close the remaining member of ours and librdkafka share all six partitions.
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        poll(&mut ours[0]);
-        let (a, ap) = (assigned(&mut ours[0]), peer.assigned());
-        if a.len() + ap.len() == 6 && a.is_disjoint(&ap) {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "no takeover: ours {a:?}, librdkafka {ap:?}"
-        );
+    let mut last = ours.remove(0);
+    last.ok("call Close");
+    let (exit, status) = last.finish();
+    assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0), "{exit}");
+
+    // No message was received twice unless it had never been committed.
+    ledger.add_peer(&peer.stop());
+    let twice = ledger.check();
+    eprintln!(
+        "{} receipts, {} commits, {twice} records received more than once (never committed then)",
+        ledger.receipts.len(),
+        ledger.commits.len()
+    );
+    if let Ok(f) = std::env::var("KAFKA1C_LEDGER") {
+        let dump = json!({"receipts": ledger.receipts, "commits": ledger.commits});
+        std::fs::write(f, dump.to_string()).unwrap();
     }
-    for m in ours {
-        let (exit, status) = {
-            let mut m = m;
-            m.ok("call Close");
-            m.finish()
-        };
-        assert_eq!(exit["leaked"], 0, "{exit}");
-        assert_eq!(status, 0);
-    }
-    peer.stop();
 }
 
 fn produce_n(b: &Broker, topic: &str, from: usize, n: usize) {
@@ -480,4 +593,161 @@ fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
         m.ok("call Close");
         assert_eq!(m.finish().1, 0);
     }
+}
+
+/// Static membership: a short-lived 1C job with group.instance.id closes without leaving the
+/// group, so the other member (librdkafka) keeps its partitions and sees no rebalance; the next
+/// run of the job, with the same id, continues from the commit: nothing lost, nothing twice.
+/// (Neither test broker implements KIP-345's replacement of a returning static member — the mock
+/// always rebalances on a join and keeps the old member until its session times out — so the
+/// broker side of "no rebalance on return" is not checked here.)
+#[test]
+fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("static");
+    b.create_topic(&topic, 4, |_, _| unreachable!());
+    let group = support::unique("g");
+    let job = |b: &Broker| {
+        let mut m = Interactive::start(Platform::Linux);
+        m.ok("new");
+        let settings = json!({"bootstrap.servers": b.bootstrap(), "group.id": group,
+                              "group.instance.id": "1c-job-1", "session.timeout.ms": 6000,
+                              "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest",
+                              "enable.auto.commit": false});
+        m.ok(&format!("call Connect {}", quote(&settings.to_string())));
+        m.ok(&format!("call Subscribe {}", quote(&topic)));
+        m
+    };
+    let peer = Peer::start(&b, &topic, &group);
+    let mut first = job(&b);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let theirs = loop {
+        poll(&mut first);
+        let (a, ap) = (assigned(&mut first), peer.assigned());
+        if !a.is_empty() && !ap.is_empty() && a.len() + ap.len() == 4 {
+            break ap;
+        }
+        assert!(Instant::now() < deadline, "no split: {a:?} {ap:?}");
+    };
+    let rebalances = |p: &Peer| {
+        let ev = p.events.lock().unwrap();
+        ev.iter()
+            .filter(|e| e["event"] == "assigned" || e["event"] == "revoked")
+            .count()
+    };
+    produce_n(&b, &topic, 0, 400);
+    let mut ledger = Ledger::default();
+    let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 400 {
+        seen.extend(poll_logged(&mut first, &mut ledger, "first run"));
+        seen.extend(peer.received());
+        assert!(Instant::now() < deadline, "the first run got too little");
+    }
+    let before = rebalances(&peer);
+    first.ok("call Close");
+    assert_eq!(first.finish().1, 0);
+
+    // A dynamic member's Close makes the others rebalance at once; a static one's does not.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        rebalances(&peer),
+        before,
+        "the static member left the group"
+    );
+    assert_eq!(peer.assigned(), theirs);
+
+    // Messages arrive while the job is away; its next run picks up its share of them.
+    produce_n(&b, &topic, 400, 400);
+    let mut second = job(&b);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut second_got = Vec::new();
+    while seen.len() < 800 {
+        let got = poll_logged(&mut second, &mut ledger, "second run");
+        second_got.extend(got.iter().copied());
+        seen.extend(got);
+        seen.extend(peer.received());
+        assert!(Instant::now() < deadline, "{} of 800 received", seen.len());
+    }
+    assert!(!second_got.is_empty(), "the next run read nothing");
+    second.ok("call Close");
+    assert_eq!(second.finish().1, 0);
+    // Redelivered only what was never committed.
+    ledger.add_peer(&peer.stop());
+    ledger.check();
+}
+
+/// Through the 1C boundary: NOT_COORDINATOR and REBALANCE_IN_PROGRESS injected into Heartbeat and
+/// OffsetCommit, then the coordinator broker going down and coming back. Every message arrives,
+/// nothing committed comes again, and the commits end up at the end of every partition.
+#[test]
+fn survives_coordinator_faults_through_the_boundary() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("faults");
+    b.create_topic(&topic, 4, |_, _| unreachable!());
+    let group = support::unique("g");
+    produce_n(&b, &topic, 0, 2000);
+    let mut m = member(&b, &topic, &group);
+    let mut ledger = Ledger::default();
+    let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 300 {
+        seen.extend(poll_logged(&mut m, &mut ledger, "ours"));
+        assert!(Instant::now() < deadline, "nothing arrives");
+    }
+    // Heartbeat = 12, OffsetCommit = 8; 16 = NOT_COORDINATOR, 27 = REBALANCE_IN_PROGRESS.
+    for api in [12, 8] {
+        let r = b
+            .command(json!({"cmd": "push_request_errors", "api_key": api, "errors": [16, 27, 16]}));
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let mut failed_commits = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let before = ledger.commits.len();
+        let got = poll_logged(&mut m, &mut ledger, "ours");
+        if !got.is_empty() && ledger.commits.len() == before {
+            failed_commits += 1;
+        }
+        seen.extend(got);
+    }
+    // The coordinator moves to broker 2, which then goes down for a while.
+    b.command(json!({"cmd": "coordinator_set", "key_type": "group", "key": group, "broker": 2}));
+    b.command(json!({"cmd": "broker_down", "broker": 2}));
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        seen.extend(poll_logged(&mut m, &mut ledger, "ours"));
+    }
+    b.command(json!({"cmd": "broker_up", "broker": 2}));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while seen.len() < 2000 {
+        seen.extend(poll_logged(&mut m, &mut ledger, "ours"));
+        assert!(Instant::now() < deadline, "only {} of 2000", seen.len());
+    }
+    // Commits complete once the coordinator is back: committed == end of every partition.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let commit = m.send("call Commit");
+        let r = m.ok("call Assignment");
+        let a: Json = serde_json::from_str(r["ret"]["value"].as_str().unwrap()).unwrap();
+        let done =
+            a.as_array().unwrap().iter().all(|p| {
+                p["committed"].as_i64().is_some() && p["committed"] == p["high_watermark"]
+            });
+        if commit["ok"] == true && done && a.as_array().unwrap().len() == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "commits never completed: {a} {commit}"
+        );
+        m.send("call Poll 100");
+    }
+    ledger.check();
+    eprintln!("{failed_commits} commits refused while faults were injected");
+    m.ok("call Close");
+    let (exit, status) = m.finish();
+    assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0), "{exit}");
 }

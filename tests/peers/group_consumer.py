@@ -4,6 +4,7 @@
   {"event": "revoked", "partitions": [...]}
   {"event": "record", topic, partition, offset, key_b64, value_b64, headers, timestamp}
   {"event": "committed", "offsets": [[topic, partition, offset], ...]}   (next offset to read)
+Record and committed events also carry "t", the wall-clock time (seconds) when they happened.
   {"event": "error", "error": "..."}
   {"event": "closed", "received": N}
 It commits synchronously after every --commit-every records (0: only when stopping; with
@@ -22,6 +23,12 @@ import threading
 import time
 
 from _peer import emit, quiet_rdkafka_conf, record_json
+
+
+def event(obj):
+    # Wall-clock time of the event, so a test can order it against its own members' calls.
+    obj["t"] = time.time()
+    emit(obj)
 
 
 def stdin_reader(q):
@@ -73,7 +80,7 @@ def main():
         try:
             res = c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offs.items()],
                            asynchronous=False)
-            emit({"event": "committed",
+            event({"event": "committed",
                   "offsets": [[tp.topic, tp.partition, tp.offset] for tp in res if tp.error is None]})
             for tp in res:
                 if tp.error is None:
@@ -114,7 +121,7 @@ def main():
         if m.error():
             emit({"event": "error", "error": str(m.error())})
             continue
-        emit({"event": "record", **record_json(m.topic(), m.partition(), m.offset(), m.key(),
+        event({"event": "record", **record_json(m.topic(), m.partition(), m.offset(), m.key(),
                                                 m.value(), m.headers(), m.timestamp()[1])})
         uncommitted[(m.topic(), m.partition())] = m.offset() + 1
         received += 1
