@@ -1,13 +1,42 @@
 //! JSON shapes shared by the methods that take or return JSON.
 
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::Value as Json;
 
-/// Bytes for 1C's JSON: a string when they are UTF-8, else `{"base64": "..."}`.
-pub fn bytes_to_json(bytes: &[u8]) -> Json {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Json::String(s.to_string()),
-        Err(_) => serde_json::json!({ "base64": base64_encode(bytes) }),
+/// Bytes for 1C's JSON: a string when they are UTF-8, else `{"base64": "..."}`. Serialized
+/// straight into the output text (no intermediate `Value` tree: PollBatch writes thousands).
+pub struct JsonBytes<'a>(pub &'a [u8]);
+
+impl Serialize for JsonBytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("base64", &base64_encode(self.0))?;
+                m.end()
+            }
+        }
     }
+}
+
+/// Headers as `[["name", value], ...]`, order and duplicates kept; a value is JsonBytes or null.
+pub struct JsonHeaders<'a, V>(pub &'a [(String, Option<V>)]);
+
+impl<V: AsRef<[u8]>> Serialize for JsonHeaders<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            seq.serialize_element(&(k, v.as_ref().map(|v| JsonBytes(v.as_ref()))))?;
+        }
+        seq.end()
+    }
+}
+
+/// JSON text of a value built from the shapes above (they cannot fail to serialize).
+pub fn to_text(v: &impl Serialize) -> String {
+    serde_json::to_string(v).expect("JSON output shapes always serialize")
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -85,11 +114,17 @@ mod tests {
 
     #[test]
     fn bytes_json_shapes() {
+        assert_eq!(to_text(&JsonBytes("тест".as_bytes())), r#""тест""#);
+        assert_eq!(to_text(&JsonBytes(&[0xff])), r#"{"base64":"/w=="}"#);
+        let headers = vec![
+            ("h".to_string(), Some(b"1".to_vec())),
+            ("h".to_string(), None),
+            ("b".to_string(), Some(vec![0xff])),
+        ];
         assert_eq!(
-            bytes_to_json("тест".as_bytes()),
-            Json::String("тест".into())
+            to_text(&JsonHeaders(&headers)),
+            r#"[["h","1"],["h",null],["b",{"base64":"/w=="}]]"#
         );
-        assert_eq!(bytes_to_json(&[0xff]).to_string(), r#"{"base64":"/w=="}"#);
         assert_eq!(
             json_to_bytes(&serde_json::json!({"base64":"/w=="})).unwrap(),
             Some(vec![0xff])

@@ -54,7 +54,7 @@ pub fn value_binary(c: &Client) -> Value {
 }
 pub fn headers(c: &Client) -> Value {
     field(c, |m| {
-        Value::Str(super::headers::to_json(&m.headers).to_string())
+        Value::Str(super::json::to_text(&super::json::JsonHeaders(&m.headers)))
     })
 }
 pub fn timestamp(c: &Client) -> Value {

@@ -1,7 +1,7 @@
 //! The Confluent REST Proxy v2 produce shapes, so code written for the proxy moves over by
 //! replacing the HTTP call with ProduceBatch.
 
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use super::headers::{self, Headers};
 use super::json::json_to_bytes;
@@ -89,20 +89,45 @@ pub enum Outcome {
     Failed { code: i32, message: String },
 }
 
+#[derive(serde::Serialize)]
+struct OffsetOut<'a> {
+    partition: Option<i32>,
+    offset: Option<i64>,
+    error_code: Option<i32>,
+    error: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct ResponseOut<'a> {
+    key_schema_id: Option<i32>,
+    value_schema_id: Option<i32>,
+    offsets: Vec<OffsetOut<'a>>,
+}
+
 /// `{"offsets":[{"partition":..,"offset":..,"error_code":..,"error":..}]}` like the REST Proxy.
 pub fn response(outcomes: &[Outcome]) -> String {
-    let offsets: Vec<Json> = outcomes
+    let offsets = outcomes
         .iter()
         .map(|o| match o {
-            Outcome::Delivered { partition, offset } => json!({
-                "partition": partition, "offset": offset, "error_code": null, "error": null
-            }),
-            Outcome::Failed { code, message } => json!({
-                "partition": null, "offset": null, "error_code": code, "error": message
-            }),
+            Outcome::Delivered { partition, offset } => OffsetOut {
+                partition: Some(*partition),
+                offset: Some(*offset),
+                error_code: None,
+                error: None,
+            },
+            Outcome::Failed { code, message } => OffsetOut {
+                partition: None,
+                offset: None,
+                error_code: Some(*code),
+                error: Some(message),
+            },
         })
         .collect();
-    json!({ "key_schema_id": null, "value_schema_id": null, "offsets": offsets }).to_string()
+    super::json::to_text(&ResponseOut {
+        key_schema_id: None,
+        value_schema_id: None,
+        offsets,
+    })
 }
 
 #[cfg(test)]

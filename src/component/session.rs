@@ -9,13 +9,13 @@ use serde_json::{json, Value as Json};
 
 use super::consume::Position;
 use super::error::CallError;
-use super::headers;
-use super::json::bytes_to_json;
+use super::json::{to_text, JsonBytes, JsonHeaders};
 use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
 use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
 use crate::kafka::{runtime, Client, Config, Record};
+use serde::Serialize;
 
 /// A received message, kept for the message properties until the next Poll.
 pub struct Message {
@@ -57,16 +57,54 @@ fn message(r: ConsumedRecord) -> Message {
 }
 
 /// A record in PollBatch's JSON: key and value as text when UTF-8, else `{"base64": "..."}`.
-fn record_json(r: &ConsumedRecord) -> Json {
-    json!({
-        "topic": r.topic,
-        "partition": r.partition,
-        "offset": r.offset,
-        "key": r.key.as_deref().map_or(Json::Null, bytes_to_json),
-        "value": r.value.as_deref().map_or(Json::Null, bytes_to_json),
-        "headers": headers::to_json(&r.headers),
-        "timestamp": r.timestamp_ms,
-    })
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    key: Option<JsonBytes<'a>>,
+    value: Option<JsonBytes<'a>>,
+    headers: JsonHeaders<'a, Bytes>,
+    timestamp: i64,
+}
+
+impl<'a> From<&'a ConsumedRecord> for RecordOut<'a> {
+    fn from(r: &'a ConsumedRecord) -> Self {
+        RecordOut {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            key: r.key.as_deref().map(JsonBytes),
+            value: r.value.as_deref().map(JsonBytes),
+            headers: JsonHeaders(&r.headers),
+            timestamp: r.timestamp_ms,
+        }
+    }
+}
+
+/// One delivery report in Flush's JSON.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ReportOut<'a> {
+    Delivered {
+        id: u64,
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+    },
+    Failed {
+        id: u64,
+        topic: &'a str,
+        partition: i32,
+        error: String,
+        error_code: Option<i16>,
+    },
+}
+
+#[derive(Serialize)]
+struct FlushOut<'a> {
+    reports: Vec<ReportOut<'a>>,
+    pending: usize,
 }
 
 fn not_subscribed() -> CallError {
@@ -133,16 +171,29 @@ impl Session {
     /// `{"reports":[{"id","topic","partition","offset"} | {..,"error","error_code"}],"pending":N}`
     pub fn flush(&self, timeout_ms: u64) -> Result<String, CallError> {
         let outcome = runtime::block_on(self.client.flush(Duration::from_millis(timeout_ms)));
-        let reports: Vec<Json> = outcome
+        let reports = outcome
             .reports
             .iter()
             .map(|r| match &r.result {
-                Ok(d) => json!({"id": r.id, "topic": r.topic, "partition": d.partition, "offset": d.offset}),
-                Err(e) => json!({"id": r.id, "topic": r.topic, "partition": r.partition,
-                                 "error": e.to_string(), "error_code": e.code()}),
+                Ok(d) => ReportOut::Delivered {
+                    id: r.id,
+                    topic: &r.topic,
+                    partition: d.partition,
+                    offset: d.offset,
+                },
+                Err(e) => ReportOut::Failed {
+                    id: r.id,
+                    topic: &r.topic,
+                    partition: r.partition,
+                    error: e.to_string(),
+                    error_code: e.code(),
+                },
             })
             .collect();
-        Ok(json!({"reports": reports, "pending": outcome.pending}).to_string())
+        Ok(to_text(&FlushOut {
+            reports,
+            pending: outcome.pending,
+        }))
     }
 
     pub fn produce_batch(
@@ -237,7 +288,8 @@ impl Session {
         let records =
             runtime::block_on(consumer.poll_batch(max, Duration::from_millis(timeout_ms)))
                 .map_err(|e| from_kafka(&e))?;
-        Ok(Json::Array(records.iter().map(record_json).collect()).to_string())
+        let out: Vec<RecordOut> = records.iter().map(RecordOut::from).collect();
+        Ok(to_text(&out))
     }
 
     pub fn commit(&mut self) -> Result<(), CallError> {

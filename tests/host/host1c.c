@@ -919,6 +919,294 @@ static void cmd_repeat(const char* rest) {
     end();
 }
 
+/* ---- bench: timed loops that run inside the host, so the pipe is not measured --------------- */
+/* bench N [stop-after K] [max-ms T] [match "TEXT"] STEP [; STEP ...]
+ * STEP: [then|until-hit] call M args | proc M args | get Prop | use I | any other command.
+ * An iteration's tally comes from its last `call` step: Boolean true counts 1, a String holding
+ * a JSON array counts its elements (PollBatch), anything else 0. `then` runs a step only when the
+ * latest `call` of the iteration counted; `until-hit` repeats a step until its tally is > 0. */
+#define MAX_STEPS 32
+enum { STEP_CALL, STEP_PROC, STEP_GET, STEP_USE, STEP_OTHER };
+enum { RUN_ALWAYS, RUN_THEN, RUN_UNTIL_HIT };
+
+typedef struct {
+    int kind, mode;
+    char name[256];
+    long index; /* method or property index; -2 until resolved on the first run */
+    long n;     /* argument count after GetParamDefValue filled the omitted ones */
+    int given;
+    bool has_ret;
+    int use;
+    tVariant args[MAX_ARGS]; /* parsed once; each call gets a fresh copy, as the add-in may free them */
+    char* line;              /* STEP_OTHER: run through run_line */
+} Step;
+
+typedef struct {
+    WCHAR_T* needle;
+    uint32_t needle_len;
+    unsigned long long matches;
+} BenchMatch;
+
+/* Copies an argument into new host memory, as 1C builds fresh variants for every call. */
+static void copy_variant(tVariant* dst, const tVariant* src) {
+    *dst = *src;
+    if (src->vt == VTYPE_PWSTR && src->u.w.pwstrVal) {
+        void* mem;
+        uint32_t n = src->u.w.wstrLen;
+        mem_alloc(&mem_manager, &mem, (n + 1) * sizeof(WCHAR_T));
+        memcpy(mem, src->u.w.pwstrVal, n * sizeof(WCHAR_T));
+        ((WCHAR_T*)mem)[n] = 0;
+        dst->u.w.pwstrVal = mem;
+    } else if ((src->vt == VTYPE_PSTR || src->vt == VTYPE_BLOB) && src->u.s.pstrVal) {
+        void* mem;
+        uint32_t n = src->u.s.strLen;
+        mem_alloc(&mem_manager, &mem, n + 1);
+        memcpy(mem, src->u.s.pstrVal, n);
+        ((char*)mem)[n] = 0;
+        dst->u.s.pstrVal = mem;
+    }
+}
+
+/* Top-level elements of a JSON array in UTF-16; -1 when the text is not an array. */
+static bool wspace(WCHAR_T c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static long json_array_items(const WCHAR_T* w, uint32_t n) {
+    uint32_t i = 0;
+    while (i < n && wspace(w[i])) i++;
+    if (i == n || w[i] != '[') return -1;
+    for (i++; i < n && wspace(w[i]); i++) {}
+    if (i == n || w[i] == ']') return 0;
+    long items = 1, depth = 1;
+    bool in_str = false;
+    for (; i < n && depth > 0; i++) {
+        WCHAR_T c = w[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+        } else if (c == '"') in_str = true;
+        else if (c == '[' || c == '{') depth++;
+        else if (c == ']' || c == '}') depth--;
+        else if (c == ',' && depth == 1) items++;
+    }
+    return items;
+}
+
+static long tally_of(const tVariant* v, BenchMatch* m) {
+    if (v->vt == VTYPE_BOOL) return v->u.bVal ? 1 : 0;
+    if (v->vt != VTYPE_PWSTR || !v->u.w.pwstrVal) return 0;
+    if (m->needle_len) {
+        const WCHAR_T* w = v->u.w.pwstrVal;
+        uint32_t n = v->u.w.wstrLen;
+        for (uint32_t i = 0; i + m->needle_len <= n; i++)
+            if (w[i] == m->needle[0] && !memcmp(w + i, m->needle, m->needle_len * sizeof(WCHAR_T))) m->matches++;
+    }
+    long items = json_array_items(v->u.w.pwstrVal, v->u.w.wstrLen);
+    return items > 0 ? items : 0;
+}
+
+/* Parses one step; `text` is NUL-terminated and owned by the caller for the bench's lifetime. */
+static bool parse_step(char* text, Step* s, char* err) {
+    char w[64];
+    memset(s, 0, sizeof *s);
+    s->index = -2;
+    const char* p = word(text, w, sizeof w);
+    if (!strcmp(w, "then") || !strcmp(w, "until-hit")) {
+        s->mode = w[0] == 't' ? RUN_THEN : RUN_UNTIL_HIT;
+        text = (char*)skip_ws(p);
+        p = word(text, w, sizeof w);
+    }
+    if (!strcmp(w, "call") || !strcmp(w, "proc")) {
+        s->kind = w[0] == 'c' ? STEP_CALL : STEP_PROC;
+        p = word(p, s->name, sizeof s->name);
+        s->given = parse_args(p, s->args, err);
+        return s->given >= 0;
+    }
+    /* Only a `call` can hit: anything else under until-hit would never stop. */
+    if (s->mode == RUN_UNTIL_HIT) { strcpy(err, "until-hit needs a call step"); return false; }
+    if (!strcmp(w, "get")) { s->kind = STEP_GET; word(p, s->name, sizeof s->name); return true; }
+    if (!strcmp(w, "use")) { s->kind = STEP_USE; s->use = atoi(p); return true; }
+    if (!w[0]) { strcpy(err, "empty step"); return false; }
+    s->kind = STEP_OTHER;
+    s->line = (char*)skip_ws(text);
+    return true;
+}
+
+static double bench_untimed_ns = 0; /* host work inside a bench loop that is not timed */
+
+/* Runs one step on the current object; false when it failed. Sets *tally for `call` steps. */
+static bool run_step(Step* s, long* tally, BenchMatch* m) {
+    if (s->kind == STEP_USE) {
+        if (s->use < 0 || s->use >= n_objects || !objects[s->use]) return false;
+        current = s->use;
+        return true;
+    }
+    if (s->kind == STEP_OTHER) {
+        quiet++;
+        run_line(s->line);
+        quiet--;
+        return true;
+    }
+    void* obj = cur();
+    if (!obj) return false;
+    const LangVtbl* l = LANG(obj);
+    void* t = IFACE(obj, 1);
+    if (s->index == -2) {
+        WCHAR_T* w = wdup_ascii_utf8(s->name);
+        s->index = s->kind == STEP_GET ? l->FindProp(t, w) : l->FindMethod(t, w);
+        free(w);
+        if (s->index >= 0 && s->kind != STEP_GET) {
+            long np = l->GetNParams(t, s->index);
+            if (np > MAX_ARGS) np = MAX_ARGS;
+            s->n = s->given > np ? s->given : np;
+            for (long i = s->given; i < s->n; i++)
+                if (!l->GetParamDefValue(t, s->index, i, &s->args[i])) memset(&s->args[i], 0, sizeof s->args[i]);
+            s->has_ret = l->HasRetVal(t, s->index);
+        }
+    }
+    if (s->index < 0) return false;
+    tVariant ret;
+    memset(&ret, 0, sizeof ret);
+    bool ok;
+    if (s->kind == STEP_GET) {
+        ok = l->GetPropVal(t, s->index, &ret);
+    } else {
+        tVariant a[MAX_ARGS];
+        for (long i = 0; i < s->n; i++) copy_variant(&a[i], &s->args[i]);
+        ok = (s->has_ret && s->kind == STEP_CALL) ? l->CallAsFunc(t, s->index, &ret, s->n ? a : NULL, s->n)
+                                                   : l->CallAsProc(t, s->index, s->n ? a : NULL, s->n);
+        for (long i = 0; i < s->n; i++) release_variant(&a[i]);
+        if (s->kind == STEP_CALL && ok && ret.vt == VTYPE_PWSTR) {
+            /* Counting is host work: keep it out of the timings. */
+            double t0 = now_ns();
+            *tally = tally_of(&ret, m);
+            bench_untimed_ns += now_ns() - t0;
+        } else if (s->kind == STEP_CALL) {
+            *tally = ok ? tally_of(&ret, m) : 0;
+        }
+    }
+    release_variant(&ret);
+    return ok;
+}
+
+static int cmp_ll(const void* a, const void* b) {
+    long long x = *(const long long*)a, y = *(const long long*)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted values. */
+static long long percentile(const long long* v, long long n, int pct) {
+    long long k = (n * pct + 99) / 100;
+    return v[k > 0 ? k - 1 : 0];
+}
+
+static void cmd_bench(const char* rest) {
+    char w[64], err[128] = "";
+    const char* p = word(rest, w, sizeof w);
+    long long n = atoll(w), stop_after = 0;
+    double max_ms = 0;
+    BenchMatch m = {NULL, 0, 0};
+    for (;;) {
+        const char* q = word(p, w, sizeof w);
+        if (!strcmp(w, "stop-after")) { p = word(q, w, sizeof w); stop_after = atoll(w); }
+        else if (!strcmp(w, "max-ms")) { p = word(q, w, sizeof w); max_ms = atof(w); }
+        else if (!strcmp(w, "match")) {
+            q = parse_wstring(skip_ws(q), &m.needle, &m.needle_len);
+            if (!q) { fail_line("bench", "match needs a string literal"); return; }
+            p = q;
+        }
+        else break;
+    }
+    /* Split on ';' outside string literals. */
+    size_t len = strlen(p);
+    char* text = malloc(len + 1);
+    memcpy(text, p, len + 1);
+    Step* steps = calloc(MAX_STEPS, sizeof(Step));
+    int n_steps = 0;
+    bool in_str = false, parsed = true;
+    char* start = text;
+    for (char* c = text;; c++) {
+        if (in_str) {
+            if (*c == '\\' && c[1]) c++;
+            else if (*c == '"') in_str = false;
+            else if (!*c) break;
+            continue;
+        }
+        if (*c == '"') { in_str = true; continue; }
+        if (*c == ';' || !*c) {
+            bool last = !*c;
+            *c = 0;
+            if (n_steps == MAX_STEPS) { strcpy(err, "too many steps"); parsed = false; break; }
+            if (!parse_step(start, &steps[n_steps], err)) { parsed = false; break; }
+            n_steps++;
+            if (last) break;
+            start = c + 1;
+        }
+    }
+    if (in_str && parsed) { strcpy(err, "unterminated string"); parsed = false; }
+    if (!parsed || n <= 0) {
+        fail_line("bench", parsed ? "bad count" : err);
+    } else {
+        /* Timings are preallocated and touched so the loop takes no page faults for them. */
+        size_t cap = n < (1 << 20) ? (size_t)n : (size_t)1 << 20;
+        long long* times = malloc(cap * sizeof(long long));
+        memset(times, 0, cap * sizeof(long long));
+        long long done = 0, hits = 0, items = 0;
+        double first_hit = -1, last_hit = -1;
+        bool failed = false, timed_out = false;
+        unsigned long long errors_before = n_add_errors;
+        reset_error();
+        quiet++;
+        double t_start = now_ns(), deadline = max_ms > 0 ? t_start + max_ms * 1e6 : 0;
+        double t_prev = t_start, untimed_before = bench_untimed_ns; /* a bench may run inside another */
+        while (done < n) {
+            long tally = 0;
+            for (int k = 0; k < n_steps && !failed && !timed_out; k++) {
+                Step* s = &steps[k];
+                if (s->mode == RUN_THEN && tally <= 0) continue;
+                long step_tally = 0;
+                for (;;) {
+                    if (!run_step(s, &step_tally, &m)) { failed = true; break; }
+                    if (s->kind == STEP_CALL) tally = step_tally;
+                    if (s->mode != RUN_UNTIL_HIT || step_tally > 0) break;
+                    if (deadline && now_ns() >= deadline) { timed_out = true; break; }
+                }
+            }
+            double t_end = now_ns(), t = t_end - (bench_untimed_ns - untimed_before);
+            if ((size_t)done == cap) { cap *= 2; times = realloc(times, cap * sizeof(long long)); }
+            times[done++] = (long long)(t - t_prev);
+            t_prev = t;
+            if (tally > 0 && !failed && !timed_out) {
+                hits++;
+                items += tally;
+                if (first_hit < 0) first_hit = t - t_start;
+                last_hit = t - t_start;
+            }
+            if (failed || timed_out || (stop_after > 0 && items >= stop_after)) break;
+            if (deadline && t_end >= deadline) { timed_out = true; break; }
+        }
+        double total = t_prev - t_start;
+        quiet--;
+        qsort(times, (size_t)done, sizeof(long long), cmp_ll);
+        begin("bench");
+        if (!quiet) {
+            printf(",\"ok\":%s,\"count\":%lld,\"hits\":%lld,\"items\":%lld", failed ? "false" : "true", done, hits, items);
+            if (m.needle_len) printf(",\"matches\":%llu", m.matches);
+            printf(",\"timed_out\":%s,\"errors\":%llu,\"total_ns\":%.0f,\"p50_ns\":%lld,\"p99_ns\":%lld,\"max_ns\":%lld",
+                   timed_out ? "true" : "false", n_add_errors - errors_before, total, percentile(times, done, 50),
+                   percentile(times, done, 99), times[done - 1]);
+            if (first_hit >= 0) printf(",\"first_hit_ns\":%.0f,\"last_hit_ns\":%.0f", first_hit, last_hit);
+            print_last_error();
+        }
+        end();
+        free(times);
+    }
+    for (int k = 0; k < MAX_STEPS; k++)
+        for (int i = 0; i < MAX_ARGS; i++) release_variant(&steps[k].args[i]);
+    free(steps);
+    free(text);
+    free(m.needle);
+}
+
 static void run_line(char* line) {
     char cmd[64];
     char* nl = strpbrk(line, "\r\n");
@@ -951,6 +1239,7 @@ static void run_line(char* line) {
     else if (!strcmp(cmd, "null-checks")) cmd_null_checks();
     else if (!strcmp(cmd, "stress")) cmd_stress(rest);
     else if (!strcmp(cmd, "bench-prop")) cmd_bench_prop(rest);
+    else if (!strcmp(cmd, "bench")) cmd_bench(rest);
     else if (!strcmp(cmd, "repeat")) cmd_repeat(rest);
     else if (!strcmp(cmd, "rss")) { begin("rss"); if (!quiet) printf(",\"kb\":%ld", rss_kb()); end(); }
     else if (!strcmp(cmd, "mem")) {
@@ -969,6 +1258,21 @@ static void run_line(char* line) {
     }
     else if (!strcmp(cmd, "echo")) { begin("echo"); if (!quiet) { printf(",\"text\":"); json_utf8(stdout, skip_ws(rest)); } end(); }
     else fail_line(cmd, "unknown command");
+}
+
+/* One whole line however long (a ProduceBatch body can be megabytes); NULL at end of input. */
+static char* read_line(FILE* in, char** buf, size_t* cap) {
+    size_t n = 0;
+    for (;;) {
+        if (*cap - n < 2) {
+            *cap = *cap ? *cap * 2 : (size_t)1 << 16;
+            *buf = realloc(*buf, *cap);
+        }
+        size_t room = *cap - n;
+        if (!fgets(*buf + n, room > 0x40000000 ? 0x40000000 : (int)room, in)) return n ? *buf : NULL;
+        n += strlen(*buf + n);
+        if (n && (*buf)[n - 1] == '\n') return *buf;
+    }
 }
 
 int main(int argc, char** argv) {
@@ -1017,8 +1321,10 @@ int main(int argc, char** argv) {
         in = fopen(argv[2], "r");
         if (!in) { fprintf(stderr, "cannot open script %s\n", argv[2]); return 2; }
     }
-    static char line[1 << 20];
-    while (fgets(line, sizeof line, in)) run_line(line);
+    char* line = NULL;
+    size_t line_cap = 0;
+    while (read_line(in, &line, &line_cap)) run_line(line);
+    free(line);
 
     /* Like 1C at shutdown: every remaining object is finished and destroyed. */
     for (int i = 0; i < n_objects; i++) if (objects[i]) destroy_object(i, false);

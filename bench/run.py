@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Benchmark orchestrator: starts one broker, runs every contender against it in the same run,
+prints one table with absolute numbers and ratios to librdkafka, and writes BENCHMARKS.md.
+
+    bench/run.py [--broker tansu|mock] [--quick] [--repeat N] [--only SCENARIO,...] [--out FILE]
+
+Contenders (each follows the interface in bench/README.md and prints one JSON line):
+  kafka1c (Native API)   bench/kafka1c_emulator.py: the add-in driven through the 1C host
+                         emulator's vtable calls, loops inside the C host
+  kafka1c (Rust core)    target/release/examples/bench_core: the same core without the boundary
+  librdkafka (C)         target/bench/librdkafka_bench: librdkafka's C API, no binding overhead
+  confluent-kafka        bench/peers/librdkafka_bench.py: librdkafka through its Python binding
+  rskafka                target/bench-rskafka/release/rskafka-bench
+Scripts/bench.sh builds them all first.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+
+CONTENDERS = {
+    "kafka1c (Native API)": [PY, f"{ROOT}/bench/kafka1c_emulator.py"],
+    "kafka1c (Rust core)": [f"{ROOT}/target/release/examples/bench_core"],
+    "librdkafka (C)": [f"{ROOT}/target/bench/librdkafka_bench"],
+    "confluent-kafka": [PY, f"{ROOT}/bench/peers/librdkafka_bench.py"],
+    "rskafka": [f"{ROOT}/target/bench-rskafka/release/rskafka-bench"],
+}
+BASELINE = "librdkafka (C)"
+SECOND_BASELINE = "confluent-kafka"
+# Scenarios only the add-in has (the host's view of the boundary and of memory).
+ADDIN_ONLY = {"boundary", "rss-idle", "rss-soak"}
+
+
+def matrix(quick):
+    """(scenario, size, partitions, count) in the order they run."""
+    big = 20_000 if quick else 200_000
+    out = []
+    for size in (100, 1024):
+        n = big if size == 100 else big // 4
+        for parts in (1, 6):
+            out += [("produce-async", size, parts, n), ("produce-batch", size, parts, n),
+                    ("consume-poll", size, parts, n), ("consume-batch", size, parts, n)]
+    out += [("produce-sync", 100, 1, 300 if quick else 2000),
+            ("produce-sync", 1024, 1, 300 if quick else 2000),
+            ("e2e", 100, 1, 300 if quick else 2000),
+            ("boundary", 0, 1, 100_000 if quick else 1_000_000),
+            ("rss-idle", 0, 1, 100),
+            ("rss-soak", 100, 1, 200_000 if quick else 1_000_000)]
+    return out
+
+
+class Broker:
+    def __init__(self, kind):
+        self.kind = kind
+        args = [PY, f"{ROOT}/tests/support/brokers.py"] + (["mock", "1"] if kind == "mock" else ["tansu"])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.bootstrap = json.loads(self.proc.stdout.readline())["bootstrap"]
+
+    def create_topic(self, topic, partitions):
+        if self.kind == "mock":
+            self.proc.stdin.write(json.dumps({"cmd": "create_topic", "topic": topic,
+                                              "partitions": partitions, "replication": 1}) + "\n")
+            self.proc.stdin.flush()
+            answer = json.loads(self.proc.stdout.readline())
+            if not answer.get("ok"):
+                raise RuntimeError(f"create_topic: {answer}")
+            return
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+        for f in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+            f.result(30)
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+def run_contender(name, broker, scenario, topic, size, count):
+    cmd = CONTENDERS[name] + ["--bootstrap", broker.bootstrap, "--scenario", scenario,
+                              "--topic", topic, "--size", str(size), "--count", str(count)]
+    if scenario == "e2e":
+        # Neither test broker answers a waiting Fetch early when data arrives, so end-to-end
+        # latency would only show the fetch wait; every contender uses the same short one.
+        cmd += ["--fetch-wait-ms", "10"]
+    started = time.time()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    if p.returncode == 3:
+        return {"unsupported": True}
+    lines = [ln for ln in p.stdout.splitlines() if ln.strip().startswith("{")]
+    if p.returncode != 0 or not lines:
+        tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {p.returncode}: {tail[:200]}"}
+    r = json.loads(lines[-1])
+    r["wall"] = time.time() - started
+    return r
+
+
+def best(results, scenario):
+    """Of repeated runs, the best: highest throughput, or lowest median latency."""
+    ok = [r for r in results if "secs" in r]
+    if not ok:
+        return results[-1]
+    if scenario in ("produce-sync", "e2e"):
+        return min(ok, key=lambda r: r.get("p50_us") or float("inf"))
+    if scenario == "boundary":
+        return min(ok, key=lambda r: r.get("ns_per_call") or float("inf"))
+    return max(ok, key=lambda r: r["count"] / r["secs"] if r["secs"] else 0)
+
+
+def metric(scenario, r, size):
+    """(headline value, higher_is_better, text) for one result."""
+    if "unsupported" in r:
+        return None, True, "n/a"
+    if "error" in r:
+        return None, True, "error: " + r["error"]
+    if scenario in ("produce-sync", "e2e"):
+        return r["p50_us"], False, f"p50 {r['p50_us']:.0f} µs, p99 {r['p99_us']:.0f} µs"
+    if scenario == "boundary":
+        return r["ns_per_call"], False, f"{r['ns_per_call']:.0f} ns per call"
+    if scenario == "rss-idle":
+        return r["rss_after_kb"] - r["rss_before_kb"], False, \
+            f"{r['rss_before_kb'] / 1024:.1f} → {r['rss_after_kb'] / 1024:.1f} MB for {r['count']} Clients"
+    if scenario == "rss-soak":
+        samples = r.get("rss_kb") or []
+        return r["rss_slope_kb_per_100k"], False, \
+            f"{r['rss_slope_kb_per_100k']:+.0f} KB per 100k msgs (second half); samples MB: " + \
+            " ".join(f"{s / 1024:.0f}" for s in samples)
+    rate = r["count"] / r["secs"] if r["secs"] else 0
+    return rate, True, f"{rate:,.0f} msg/s, {rate * size / 1e6:.1f} MB/s"
+
+
+def ratio(scenario, value, base, higher):
+    if value is None or base in (None, 0) or value == 0:
+        return ""
+    return f"{(value / base) if higher else (base / value):.2f}×"
+
+
+def machine():
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM; {platform.system()} " \
+           f"{platform.release()}; {rustc}; Python {platform.python_version()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--broker", choices=["tansu", "mock"], default="mock")
+    ap.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the best is kept")
+    ap.add_argument("--only", help="comma-separated scenarios")
+    ap.add_argument("--contenders", help="comma-separated contender names (default: all)")
+    ap.add_argument("--out", default=f"{ROOT}/BENCHMARKS.md")
+    a = ap.parse_args()
+    only = set(a.only.split(",")) if a.only else None
+    names = [n.strip() for n in a.contenders.split(",")] if a.contenders else list(CONTENDERS)
+
+    broker = Broker(a.broker)
+    print(f"bench: {a.broker} broker at {broker.bootstrap}", file=sys.stderr)
+    rows = []  # (scenario, size, partitions, count, {contender: result})
+    try:
+        for scenario, size, parts, count in matrix(a.quick):
+            if only and scenario not in only:
+                continue
+            who = [n for n in names if n.startswith("kafka1c (Native")] if scenario in ADDIN_ONLY else names
+            if scenario == "rss-idle" or scenario == "boundary":
+                who = [n for n in who if "Native" in n]
+            filled = None
+            if scenario.startswith("consume"):
+                # One pre-filled topic per cell, read by every contender with its own group.
+                filled = f"bench-fill-{uuid.uuid4().hex[:8]}"
+                broker.create_topic(filled, parts)
+                r = run_contender(BASELINE, broker, "produce-async", filled, size, count)
+                if "error" in r:
+                    raise RuntimeError(f"pre-filling {filled}: {r['error']}")
+            results = {}
+            for name in who:
+                runs = []
+                for _ in range(a.repeat):
+                    topic = filled or f"bench-{scenario}-{uuid.uuid4().hex[:8]}"
+                    if not filled:
+                        broker.create_topic(topic, parts)
+                    runs.append(run_contender(name, broker, scenario, topic, size, count))
+                results[name] = best(runs, scenario)
+                _, _, text = metric(scenario, results[name], size)
+                print(f"bench: {scenario:14} {size:5} B {parts} p  {name:22} {text}", file=sys.stderr)
+            rows.append((scenario, size, parts, count, results))
+    finally:
+        broker.stop()
+
+    table = render(rows, names)
+    print(table)
+    verdict = targets(rows)
+    print(verdict)
+    with open(a.out, "w") as f:
+        f.write("# Benchmarks\n\n")
+        f.write("Made by `scripts/bench.sh` (bench/run.py): one broker, every contender in the same "
+                "run, the same settings (acks=all, linger.ms 5 for async and batch, 0 for sync and "
+                "end-to-end, no compression, batch.size 1000000). Ratios are to librdkafka's C API "
+                "and to confluent-kafka (librdkafka through Python); above 1.00× means kafka1c is "
+                "better (higher throughput or lower latency).\n\n")
+        f.write(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
+        f.write(f"- Machine: {machine()}\n")
+        f.write(f"- Broker: {a.broker} (loopback){' — quick run' if a.quick else ''}; "
+                f"best of {a.repeat} run(s) per cell\n\n")
+        f.write(table + "\n\n" + verdict + "\n")
+    print(f"bench: wrote {a.out}", file=sys.stderr)
+
+
+def render(rows, names):
+    out = ["| scenario | value | partitions | messages | contender | result | vs librdkafka (C) | vs confluent-kafka |",
+           "|---|---|---|---|---|---|---|---|"]
+    for scenario, size, parts, count, results in rows:
+        base, higher, _ = metric(scenario, results.get(BASELINE, {"unsupported": 1}), size)
+        base2, _, _ = metric(scenario, results.get(SECOND_BASELINE, {"unsupported": 1}), size)
+        for name in names:
+            if name not in results:
+                continue
+            value, higher, text = metric(scenario, results[name], size)
+            mine = name.startswith("kafka1c")
+            out.append(f"| {scenario} | {size or '-'} B | {parts} | {count:,} | {name} | {text} | "
+                       f"{ratio(scenario, value, base, higher) if mine else ''} | "
+                       f"{ratio(scenario, value, base2, higher) if mine else ''} |")
+    return "\n".join(out)
+
+
+def targets(rows):
+    """The issue's targets, checked against the Native API row."""
+    lines = ["## Targets (kafka1c through the Native API)", ""]
+
+    def cells(scenario):
+        for s, size, parts, count, results in rows:
+            if s == scenario:
+                yield size, parts, results
+
+    def check(scenario, want, label):
+        for size, parts, results in cells(scenario):
+            ours = results.get("kafka1c (Native API)", {})
+            v, higher, _ = metric(scenario, ours, size)
+            b, _, _ = metric(scenario, results.get(BASELINE, {}), size) if BASELINE in results else (None, 0, 0)
+            if v is None or b is None:
+                continue
+            r = (v / b) if higher else (b / v)
+            ok = r >= want
+            lines.append(f"- {label}, {size} B, {parts} partition(s): {r:.2f}× librdkafka "
+                         f"(target ≥ {want}×) — {'met' if ok else 'MISSED'}")
+
+    check("produce-async", 1.0, "async produce throughput")
+    check("consume-poll", 1.0, "Poll throughput")
+    check("consume-batch", 1.5, "PollBatch throughput")
+    check("produce-sync", 1 / 1.1, "sync produce p50 (≤ 1.1× librdkafka's latency)")
+    for size, parts, results in cells("boundary"):
+        r = results.get("kafka1c (Native API)", {})
+        if "ns_per_call" in r:
+            lines.append(f"- boundary call: {r['ns_per_call']:.0f} ns (target ≤ 300 ns) — "
+                         f"{'met' if r['ns_per_call'] <= 300 else 'MISSED'}")
+    for size, parts, results in cells("rss-soak"):
+        r = results.get("kafka1c (Native API)", {})
+        if "rss_slope_kb_per_100k" in r:
+            slope = r["rss_slope_kb_per_100k"]
+            # Under 1 MB per 100k messages over the second half counts as no growth trend.
+            lines.append(f"- RSS over {r['count']:,} messages: {slope:+.0f} KB per 100k in the second half "
+                         f"(target: no growth trend) — {'met' if slope < 1024 else 'MISSED'}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
