@@ -190,7 +190,7 @@ def main():
                 # One pre-filled topic per cell, read by every contender with its own group.
                 filled = f"bench-fill-{uuid.uuid4().hex[:8]}"
                 broker.create_topic(filled, parts)
-                r = run_contender(BASELINE, broker, "produce-async", filled, size, count)
+                r = run_contender("kafka1c (Rust core)", broker, "produce-async", filled, size, count)
                 if "error" in r:
                     raise RuntimeError(f"pre-filling {filled}: {r['error']}")
             results = {}

@@ -46,16 +46,33 @@ impl Memory {
         }
     }
 
-    /// A NUL-terminated UTF-16 copy of `units` in host memory.
-    pub fn alloc_wstr(&self, units: &[u16]) -> Option<NonNull<u16>> {
-        let len = units.len().checked_add(1)?;
-        let p = self.alloc_bytes(len.checked_mul(2)?)?.cast::<u16>();
-        // SAFETY: `p` points to `len` freshly allocated u16 slots; host allocations are at least 2-aligned.
-        unsafe {
-            ptr::copy_nonoverlapping(units.as_ptr(), p.as_ptr(), units.len());
-            p.as_ptr().add(units.len()).write(0);
+    /// `s` as NUL-terminated UTF-16 in host memory, written in place (no intermediate buffer:
+    /// PollBatch answers run to megabytes); returns the pointer and the length in units.
+    pub fn alloc_str(&self, s: &str) -> Option<(NonNull<u16>, usize)> {
+        let ascii = s.is_ascii();
+        let len = if ascii {
+            s.len()
+        } else {
+            s.encode_utf16().count()
+        };
+        let p = self
+            .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
+            .cast::<u16>();
+        // SAFETY: `p` points to `len + 1` freshly allocated u16 slots (host allocations are at
+        // least 2-aligned) that nothing else references yet.
+        let out = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len + 1) };
+        if ascii {
+            // A plain widening loop; the compiler vectorizes it.
+            for (o, b) in out.iter_mut().zip(s.bytes()) {
+                *o = b as u16;
+            }
+        } else {
+            for (o, u) in out.iter_mut().zip(s.encode_utf16()) {
+                *o = u;
+            }
         }
-        Some(p)
+        out[len] = 0;
+        Some((p, len))
     }
 
     /// A copy of `bytes` in host memory (at least one byte is allocated so the pointer is never NULL).

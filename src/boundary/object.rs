@@ -133,9 +133,8 @@ impl Inner {
 
     /// Copies `s` into host memory for a name result; NULL when impossible.
     fn host_string(&mut self, s: &str) -> *mut u16 {
-        let units: Vec<u16> = s.encode_utf16().collect();
-        match self.memory.and_then(|m| m.alloc_wstr(&units)) {
-            Some(p) => p.as_ptr(),
+        match self.memory.and_then(|m| m.alloc_str(s)) {
+            Some((p, _)) => p.as_ptr(),
             None => {
                 self.fail(
                     "memory",

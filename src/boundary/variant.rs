@@ -374,26 +374,22 @@ pub unsafe fn write(v: *mut TVariant, value: &Value, memory: Option<&Memory>) ->
             };
             out.vt = vt::TM;
         }
-        Value::Str(s) => {
-            let units: Vec<u16> = s.encode_utf16().collect();
-            match (
-                memory.and_then(|m| m.alloc_wstr(&units)),
-                u32::try_from(units.len()),
-            ) {
-                (Some(p), Ok(len)) => {
+        Value::Str(s) => match memory.and_then(|m| m.alloc_str(s)) {
+            Some((p, len)) => match u32::try_from(len) {
+                Ok(len) => {
                     out.value.wstr = StrVal {
                         ptr: p.as_ptr(),
                         len,
                     };
                     out.vt = vt::PWSTR;
                 }
-                (Some(p), Err(_)) => {
+                Err(_) => {
                     memory.unwrap().free(p.as_ptr().cast());
                     ok = false;
                 }
-                (None, _) => ok = false,
-            }
-        }
+            },
+            None => ok = false,
+        },
         Value::Blob(b) => match (memory.and_then(|m| m.alloc_blob(b)), u32::try_from(b.len())) {
             (Some(p), Ok(len)) => {
                 out.value.str = StrVal {

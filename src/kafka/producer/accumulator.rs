@@ -58,6 +58,8 @@ pub struct ReadyBatch {
 
 pub struct Accumulator {
     batch_size: usize,
+    /// Queued bytes at which a partition's batch is full (the last drain's limit).
+    full_at: usize,
     queues: HashMap<PartitionKey, Queue>,
     /// Records whose topic metadata is not known yet, in arrival order.
     unresolved: Vec<Pending>,
@@ -75,6 +77,7 @@ impl Accumulator {
     pub fn new(batch_size: usize) -> Accumulator {
         Accumulator {
             batch_size,
+            full_at: batch_size,
             queues: HashMap::new(),
             unresolved: Vec::new(),
             unresolved_topics: HashSet::new(),
@@ -85,7 +88,10 @@ impl Accumulator {
         }
     }
 
-    pub fn push(&mut self, p: Pending, topic: Option<&TopicInfo>, urgent: bool) {
+    /// Queues a record. Returns whether the sender must look now: a linger window opened, a
+    /// batch filled up, the record is urgent or failed, or metadata is needed. Waking the sender
+    /// for every record would cost a thread wake-up per ProduceAsync call.
+    pub fn push(&mut self, p: Pending, topic: Option<&TopicInfo>, urgent: bool) -> bool {
         self.pending += 1;
         match topic {
             // Records of a topic still waiting for metadata go behind the earlier ones, or a
@@ -94,11 +100,12 @@ impl Accumulator {
             _ => {
                 self.unresolved_topics.insert(p.topic.clone());
                 self.unresolved.push(p);
+                true
             }
         }
     }
 
-    fn place(&mut self, p: Pending, topic: &TopicInfo, urgent: bool) {
+    fn place(&mut self, p: Pending, topic: &TopicInfo, urgent: bool) -> bool {
         let count = topic.partitions.len() as i32;
         let partition = match (p.partition, &p.record.key) {
             (Some(n), _) if n < count => n,
@@ -108,7 +115,8 @@ impl Accumulator {
                     partition: n,
                     count,
                 };
-                return self.complete(p, -1, Err(e));
+                self.complete(p, -1, Err(e));
+                return true;
             }
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => *self
@@ -117,9 +125,12 @@ impl Accumulator {
                 .or_insert_with(|| (rand::random::<u32>() % count.max(1) as u32) as i32),
         };
         let q = self.queues.entry((p.topic.clone(), partition)).or_default();
+        let opens_window = q.records.is_empty();
+        let before = q.bytes;
         q.bytes += p.size;
         q.urgent |= urgent;
         q.records.push_back(p);
+        opens_window || urgent || (before < self.full_at && q.bytes >= self.full_at)
     }
 
     /// Places records whose topic is now known; fails those past max.block.ms.
@@ -136,7 +147,8 @@ impl Accumulator {
             match lookup(&p.topic) {
                 Some(t) => {
                     let urgent = matches!(p.completion, Completion::Waiter(_)) || self.flushing;
-                    self.place(p, &t, urgent)
+                    // The sender is the caller here: it looks at the queues next anyway.
+                    let _ = self.place(p, &t, urgent);
                 }
                 None if now >= p.metadata_deadline => {
                     let e = match missing(&p.topic) {
@@ -174,6 +186,7 @@ impl Accumulator {
         leader_of: impl Fn(&str, i32) -> i32,
     ) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
         let limit = self.batch_size.min(max_batch);
+        self.full_at = limit;
         let mut out = Vec::new();
         let mut next: Option<Instant> = None;
         let mut need_metadata = false;

@@ -133,12 +133,15 @@ impl Producer {
             completion,
         };
         let topic = self.shared.cluster.topic(&record.topic);
-        self.shared
+        let wake = self
+            .shared
             .acc
             .lock()
             .unwrap()
             .push(pending, topic.as_deref(), urgent);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         Ok(id)
     }
 
