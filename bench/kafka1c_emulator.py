@@ -318,7 +318,7 @@ def main():
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--linger-ms", type=int, default=5)
-    p.add_argument("--fetch-wait-ms", type=int, default=500)
+    p.add_argument("--fetch-wait-ms", type=int, default=int(os.environ.get("BENCH_FETCH_WAIT_MS", 500)))
     p.add_argument("--emulator", default=os.path.join(ROOT, "target", "bench", "host1c"))
     p.add_argument("--library", default=os.path.join(ROOT, "target", "release", "libkafka1c.so"))
     p.add_argument("--timeout-s", type=int, default=120,

@@ -88,13 +88,14 @@ class Broker:
 def run_contender(name, broker, scenario, topic, size, count):
     cmd = CONTENDERS[name] + ["--bootstrap", broker.bootstrap, "--scenario", scenario,
                               "--topic", topic, "--size", str(size), "--count", str(count)]
+    env = dict(os.environ)
     if scenario == "e2e":
         # Neither test broker answers a waiting Fetch early when data arrives, so end-to-end
         # latency would only show the fetch wait; every contender uses the same short one.
-        cmd += ["--fetch-wait-ms", "10"]
+        env["BENCH_FETCH_WAIT_MS"] = "10"
     started = time.time()
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     except subprocess.TimeoutExpired:
         return {"error": "timed out"}
     if p.returncode == 3:
@@ -165,7 +166,7 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--broker", choices=["tansu", "mock"], default="mock")
+    ap.add_argument("--broker", choices=["tansu", "mock"], default="tansu")
     ap.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the best is kept")
     ap.add_argument("--only", help="comma-separated scenarios")
@@ -257,18 +258,23 @@ def targets(rows):
         for size, parts, results in cells(scenario):
             ours = results.get("kafka1c (Native API)", {})
             v, higher, _ = metric(scenario, ours, size)
-            b, _, _ = metric(scenario, results.get(BASELINE, {}), size) if BASELINE in results else (None, 0, 0)
-            if v is None or b is None:
+            if v is None:
                 continue
-            r = (v / b) if higher else (b / v)
-            ok = r >= want
-            lines.append(f"- {label}, {size} B, {parts} partition(s): {r:.2f}× librdkafka "
-                         f"(target ≥ {want}×) — {'met' if ok else 'MISSED'}")
+            verdicts = []
+            for base_name in (BASELINE, SECOND_BASELINE):
+                b, _, _ = metric(scenario, results.get(base_name, {"unsupported": 1}), size)
+                if b is None:
+                    continue
+                r = (v / b) if higher else (b / v)
+                verdicts.append(f"{r:.2f}× {base_name} ({'met' if r >= want - 1e-9 else 'MISSED'})")
+            lines.append(f"- {label}, {size} B, {parts} partition(s): " + "; ".join(verdicts))
 
-    check("produce-async", 1.0, "async produce throughput")
-    check("consume-poll", 1.0, "Poll throughput")
-    check("consume-batch", 1.5, "PollBatch throughput")
-    check("produce-sync", 1 / 1.1, "sync produce p50 (≤ 1.1× librdkafka's latency)")
+    lines.append("Ratios above 1 are better for kafka1c; for latency the ratio is theirs / ours.")
+    lines.append("")
+    check("produce-async", 1.0, "async produce throughput (target ≥ 1.0×)")
+    check("consume-poll", 1.0, "Poll throughput (target ≥ 1.0×)")
+    check("consume-batch", 1.5, "PollBatch throughput (target ≥ 1.5×)")
+    check("produce-sync", 1 / 1.1, "sync produce p50 (target: ours ≤ 1.1× theirs, i.e. ratio ≥ 0.91×)")
     for size, parts, results in cells("boundary"):
         r = results.get("kafka1c (Native API)", {})
         if "ns_per_call" in r:

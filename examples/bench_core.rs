@@ -47,7 +47,10 @@ fn parse_args() -> Result<Args, String> {
         size: 0,
         count: 0,
         linger_ms: 5,
-        fetch_wait_ms: 500,
+        fetch_wait_ms: std::env::var("BENCH_FETCH_WAIT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500),
         timeout: Duration::from_secs(120),
     };
     let mut it = std::env::args().skip(1);
