@@ -4,6 +4,7 @@ use super::client::Client;
 use super::session::Message;
 use super::time;
 use crate::boundary::Value;
+use bytes::Bytes;
 
 pub fn version(_: &Client) -> Value {
     Value::Str(env!("CARGO_PKG_VERSION").to_string())
@@ -19,16 +20,16 @@ fn field(c: &Client, f: impl FnOnce(&Message) -> Value) -> Value {
 
 /// Text for bytes that may not be UTF-8: invalid sequences become U+FFFD (the *Binary
 /// properties give the exact bytes).
-fn text(bytes: &Option<Vec<u8>>) -> Value {
+fn text(bytes: &Option<Bytes>) -> Value {
     bytes.as_ref().map_or(Value::Empty, |b| {
         Value::Str(String::from_utf8_lossy(b).into_owned())
     })
 }
 
-fn binary(bytes: &Option<Vec<u8>>) -> Value {
+fn binary(bytes: &Option<Bytes>) -> Value {
     bytes
         .as_ref()
-        .map_or(Value::Empty, |b| Value::Blob(b.clone()))
+        .map_or(Value::Empty, |b| Value::Blob(b.to_vec()))
 }
 
 pub fn topic(c: &Client) -> Value {

@@ -17,16 +17,8 @@ use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
 use crate::kafka::{runtime, Client, Config, Record};
 use serde::Serialize;
 
-/// A received message, kept for the message properties until the next Poll.
-pub struct Message {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    pub timestamp_ms: i64,
-}
+/// The message Poll received; its fields are the message properties.
+pub type Message = ConsumedRecord;
 
 pub enum ConnectError {
     /// The settings text is wrong: (en, ru) details for an argument error.
@@ -38,22 +30,6 @@ pub struct Session {
     client: Client,
     /// Present after Subscribe.
     consumer: Option<Consumer>,
-}
-
-fn message(r: ConsumedRecord) -> Message {
-    Message {
-        topic: r.topic,
-        partition: r.partition,
-        offset: r.offset,
-        key: r.key.map(|b| b.to_vec()),
-        value: r.value.map(|b| b.to_vec()),
-        headers: r
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, v.map(|b| b.to_vec())))
-            .collect(),
-        timestamp_ms: r.timestamp_ms,
-    }
 }
 
 /// A record in PollBatch's JSON: key and value as text when UTF-8, else `{"base64": "..."}`.
@@ -277,19 +253,25 @@ impl Session {
     }
 
     pub fn poll(&mut self, timeout_ms: u64) -> Result<Option<Message>, CallError> {
-        let consumer = self.consumer()?;
-        runtime::block_on(consumer.poll(Duration::from_millis(timeout_ms)))
-            .map(|r| r.map(message))
-            .map_err(|e| from_kafka(&e))
+        Ok(self.take(1, timeout_ms)?.pop())
     }
 
     pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {
-        let consumer = self.consumer()?;
-        let records =
-            runtime::block_on(consumer.poll_batch(max, Duration::from_millis(timeout_ms)))
-                .map_err(|e| from_kafka(&e))?;
+        let records = self.take(max, timeout_ms)?;
         let out: Vec<RecordOut> = records.iter().map(RecordOut::from).collect();
         Ok(to_text(&out))
+    }
+
+    /// Buffered records straight away; only when there are none does the 1C thread wait on
+    /// the runtime (entering it costs more than taking a record).
+    fn take(&mut self, max: usize, timeout_ms: u64) -> Result<Vec<ConsumedRecord>, CallError> {
+        let consumer = self.consumer()?;
+        let ready = consumer.poll_now(max).map_err(|e| from_kafka(&e))?;
+        if !ready.is_empty() || timeout_ms == 0 {
+            return Ok(ready);
+        }
+        runtime::block_on(consumer.poll_batch(max, Duration::from_millis(timeout_ms)))
+            .map_err(|e| from_kafka(&e))
     }
 
     pub fn commit(&mut self) -> Result<(), CallError> {

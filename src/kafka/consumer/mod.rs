@@ -87,8 +87,8 @@ impl Consumer {
         Ok(Consumer { inner })
     }
 
-    fn touch(&self) {
-        let mut st = self.inner.state.lock().unwrap();
+    /// Notes that the application polled (max.poll.interval.ms) and rejoins after a stall.
+    fn touch(&self, st: &mut State) {
         st.last_poll = Instant::now();
         if st.left_for_inactivity && st.phase == Phase::Unjoined {
             // Polling again after max.poll.interval.ms: rejoin the group.
@@ -98,49 +98,51 @@ impl Consumer {
         }
     }
 
+    /// Up to `max` records that have already arrived; never waits, so the caller needs no
+    /// runtime (Poll from 1C takes this path whenever records are buffered).
+    pub fn poll_now(&self, max: usize) -> Result<Vec<ConsumedRecord>> {
+        let mut st = self.inner.state.lock().unwrap();
+        self.touch(&mut st);
+        if let Some(e) = st.error.take() {
+            return Err(e);
+        }
+        if st.phase == Phase::Closed {
+            return Err(Error::Closed);
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            match st.take() {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        drop(st);
+        if !out.is_empty() {
+            self.inner.fetch_wake.notify_one();
+        }
+        Ok(out)
+    }
+
     /// The next record, waiting up to `timeout`; `Ok(None)` when none came.
     pub async fn poll(&self, timeout: Duration) -> Result<Option<ConsumedRecord>> {
-        self.touch();
+        Ok(self.poll_batch(1, timeout).await?.pop())
+    }
+
+    /// Up to `max` records, waiting up to `timeout` for the first one.
+    pub async fn poll_batch(&self, max: usize, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let arrived = self.inner.records.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            {
-                let mut st = self.inner.state.lock().unwrap();
-                if let Some(e) = st.error.take() {
-                    return Err(e);
-                }
-                if st.phase == Phase::Closed {
-                    return Err(Error::Closed);
-                }
-                if let Some(r) = st.take() {
-                    drop(st);
-                    self.inner.fetch_wake.notify_one();
-                    return Ok(Some(r));
-                }
+            let got = self.poll_now(max)?;
+            if !got.is_empty() {
+                return Ok(got);
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return Ok(None);
+                return Ok(got);
             }
         }
-    }
-
-    /// Up to `max` records, waiting up to `timeout` for the first one.
-    pub async fn poll_batch(&self, max: usize, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
-        let mut out = Vec::new();
-        if let Some(first) = self.poll(timeout).await? {
-            out.push(first);
-            let mut st = self.inner.state.lock().unwrap();
-            while out.len() < max {
-                match st.take() {
-                    Some(r) => out.push(r),
-                    None => break,
-                }
-            }
-        }
-        self.inner.fetch_wake.notify_one();
-        Ok(out)
     }
 
     /// Commits, for every assigned partition, the position after the last record handed out.

@@ -66,6 +66,9 @@ pub struct State {
     pub last_poll: Instant,
     /// Set when max.poll.interval.ms passed without a poll: the next poll rejoins.
     pub left_for_inactivity: bool,
+    /// Partition of the last record handed out: records come in runs per partition, so the
+    /// assignment key is built once per run instead of once per record.
+    last_taken: Option<Tp>,
 }
 
 impl State {
@@ -82,6 +85,7 @@ impl State {
             error: None,
             last_poll: Instant::now(),
             left_for_inactivity: false,
+            last_taken: None,
         }
     }
 
@@ -124,7 +128,15 @@ impl State {
     pub fn take(&mut self) -> Option<ConsumedRecord> {
         let r = self.queue.pop_front()?;
         self.queued_bytes -= record_bytes(&r);
-        if let Some(p) = self.assigned.get_mut(&(r.topic.clone(), r.partition)) {
+        let same = matches!(&self.last_taken, Some((t, p)) if *p == r.partition && *t == r.topic);
+        if !same {
+            self.last_taken = Some((r.topic.clone(), r.partition));
+        }
+        if let Some(p) = self
+            .last_taken
+            .as_ref()
+            .and_then(|tp| self.assigned.get_mut(tp))
+        {
             p.delivered = Some(r.offset + 1);
         }
         Some(r)

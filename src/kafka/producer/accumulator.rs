@@ -60,6 +60,7 @@ pub struct Accumulator {
     batch_size: usize,
     /// Queued bytes at which a partition's batch is full (the last drain's limit).
     full_at: usize,
+    names: HashMap<String, Arc<str>>,
     queues: HashMap<PartitionKey, Queue>,
     /// Records whose topic metadata is not known yet, in arrival order.
     unresolved: Vec<Pending>,
@@ -78,6 +79,7 @@ impl Accumulator {
         Accumulator {
             batch_size,
             full_at: batch_size,
+            names: HashMap::new(),
             queues: HashMap::new(),
             unresolved: Vec::new(),
             unresolved_topics: HashSet::new(),
@@ -86,6 +88,20 @@ impl Accumulator {
             sticky: HashMap::new(),
             flushing: false,
         }
+    }
+
+    /// The shared name of a topic, so queued records do not each carry a copy.
+    pub fn intern(&mut self, topic: &str) -> Arc<str> {
+        if let Some(a) = self.names.get(topic) {
+            return a.clone();
+        }
+        if self.names.len() >= 10_000 {
+            // Bounded: an application writing to ever new topic names must not grow this forever.
+            self.names.clear();
+        }
+        let a: Arc<str> = Arc::from(topic);
+        self.names.insert(topic.to_string(), a.clone());
+        a
     }
 
     /// Queues a record. Returns whether the sender must look now: a linger window opened, a
@@ -288,7 +304,7 @@ impl Accumulator {
             }
             Completion::Report => self.reports.push_back(DeliveryReport {
                 id: p.id,
-                topic: p.topic.to_string(),
+                topic: p.topic.clone(),
                 partition,
                 result,
             }),

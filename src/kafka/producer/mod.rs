@@ -43,7 +43,7 @@ pub struct Delivered {
 #[derive(Debug, Clone)]
 pub struct DeliveryReport {
     pub id: u64,
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: i32,
     pub result: Result<Delivered>,
 }
@@ -120,9 +120,11 @@ impl Producer {
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
+        let topic = self.shared.cluster.topic(&record.topic);
+        let mut acc = self.shared.acc.lock().unwrap();
         let pending = Pending {
             id,
-            topic: Arc::from(record.topic.as_str()),
+            topic: acc.intern(&record.topic),
             partition: record.partition,
             record: out,
             size,
@@ -132,13 +134,8 @@ impl Producer {
             attempts: 0,
             completion,
         };
-        let topic = self.shared.cluster.topic(&record.topic);
-        let wake = self
-            .shared
-            .acc
-            .lock()
-            .unwrap()
-            .push(pending, topic.as_deref(), urgent);
+        let wake = acc.push(pending, topic.as_deref(), urgent);
+        drop(acc);
         if wake {
             self.shared.wake.notify_one();
         }
