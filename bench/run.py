@@ -224,8 +224,30 @@ def main():
         f.write(f"- Machine: {machine()}\n")
         f.write(f"- Broker: {a.broker} (loopback){' — quick run' if a.quick else ''}; "
                 f"best of {a.repeat} run(s) per cell\n\n")
-        f.write(table + "\n\n" + verdict + "\n")
+        f.write(table + "\n\n" + verdict + "\n\n" + NOTES)
     print(f"bench: wrote {a.out}", file=sys.stderr)
+
+
+NOTES = """## Reading the table
+
+- Consume cells are timed from the first message received to the last, so the group join and
+  the first fetch are left out; every client prefetches, so these cells measure how fast
+  buffered messages reach the application (through the 1C boundary for the Native API row).
+- End-to-end: neither test broker answers a waiting Fetch early when a message arrives, so all
+  clients use fetch.wait.max.ms = 10 and the p50 mostly shows that wait. rskafka has no
+  background fetcher: it fetches after its produce is acknowledged, so its fetch never waits and
+  its number is not comparable.
+- rskafka partitions keyless records round-robin; librdkafka and kafka1c use sticky
+  partitioning. rskafka's acks are fixed at all, like the settings here.
+- Async produce, 100 B: kafka1c's calls are not the limit (ProduceAsync p50 about 0.2 µs in
+  the core, 0.45 µs through the Native API); its Flush still waits about 0.2 s per million
+  records for the backlog, because kafka1c sends at most one batch per partition at a time so
+  a retry can never reorder a partition (idempotence is not implemented yet), while librdkafka
+  pipelines many batches per partition. With a 1 MB batch taking about 6 ms per round trip on
+  Tansu, that caps kafka1c near 160 MB/s here.
+- 1 KB Poll: the Native API row pays for turning every value into a 1C string (UTF-16 in host
+  memory) when `Value` is read; librdkafka's C consumer hands out a pointer to its buffer.
+"""
 
 
 def render(rows, names):

@@ -110,6 +110,15 @@ impl Peer {
     }
 }
 
+/// A 3-broker mock cluster that rebalances without delay, a fresh topic and a fresh group name.
+fn mock_group(name: &str, partitions: i32) -> (Broker, String, String) {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique(name);
+    b.create_topic(&topic, partitions, |_, _| unreachable!());
+    (b, topic, support::unique("g"))
+}
+
 /// One of ours: a host emulator with a connected, subscribed Client.
 fn member(b: &Broker, topic: &str, group: &str) -> Interactive {
     let mut m = Interactive::start(Platform::Linux);
@@ -252,11 +261,7 @@ fn assigned(m: &mut Interactive) -> BTreeSet<i64> {
 
 #[test]
 fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything() {
-    let b = Broker::mock(3);
-    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let topic = support::unique("group");
-    b.create_topic(&topic, 6, |_, _| unreachable!());
-    let group = support::unique("g");
+    let (b, topic, group) = mock_group("group", 6);
 
     let peer = Peer::start(&b, &topic, &group);
     let mut ours = vec![member(&b, &topic, &group), member(&b, &topic, &group)];
@@ -387,11 +392,7 @@ fn committed(m: &mut Interactive) -> HashMap<i64, i64> {
 /// other way round.
 #[test]
 fn commits_interoperate_with_librdkafka_both_ways() {
-    let b = Broker::mock(3);
-    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let topic = support::unique("interop");
-    b.create_topic(&topic, 3, |_, _| unreachable!());
-    let group = support::unique("g");
+    let (b, topic, group) = mock_group("interop", 3);
     produce_n(&b, &topic, 0, 300);
 
     let mut ours = member(&b, &topic, &group);
@@ -464,11 +465,7 @@ fn commits_interoperate_with_librdkafka_both_ways() {
 /// the other member continues from the last commit.
 #[test]
 fn killed_member_is_evicted_and_consumption_continues() {
-    let b = Broker::mock(3);
-    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let topic = support::unique("kill");
-    b.create_topic(&topic, 4, |_, _| unreachable!());
-    let group = support::unique("g");
+    let (b, topic, group) = mock_group("kill", 4);
     produce_n(&b, &topic, 0, 2000);
     let mut a = member(&b, &topic, &group);
     let mut c = member(&b, &topic, &group);
@@ -545,11 +542,7 @@ fn poll_fills_the_message_properties() {
 /// polling again rejoins.
 #[test]
 fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
-    let b = Broker::mock(3);
-    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let topic = support::unique("stall");
-    b.create_topic(&topic, 2, |_, _| unreachable!());
-    let group = support::unique("g");
+    let (b, topic, group) = mock_group("stall", 2);
     let settings = |b: &Broker| {
         json!({"bootstrap.servers": b.bootstrap(), "group.id": group, "session.timeout.ms": 6000,
                "heartbeat.interval.ms": 500, "max.poll.interval.ms": 3000, "auto.offset.reset": "earliest"})
@@ -603,11 +596,7 @@ fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
 /// broker side of "no rebalance on return" is not checked here.)
 #[test]
 fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
-    let b = Broker::mock(3);
-    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let topic = support::unique("static");
-    b.create_topic(&topic, 4, |_, _| unreachable!());
-    let group = support::unique("g");
+    let (b, topic, group) = mock_group("static", 4);
     let job = |b: &Broker| {
         let mut m = Interactive::start(Platform::Linux);
         m.ok("new");
@@ -683,11 +672,7 @@ fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
 /// nothing committed comes again, and the commits end up at the end of every partition.
 #[test]
 fn survives_coordinator_faults_through_the_boundary() {
-    let b = Broker::mock(3);
-    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let topic = support::unique("faults");
-    b.create_topic(&topic, 4, |_, _| unreachable!());
-    let group = support::unique("g");
+    let (b, topic, group) = mock_group("faults", 4);
     produce_n(&b, &topic, 0, 2000);
     let mut m = member(&b, &topic, &group);
     let mut ledger = Ledger::default();

@@ -74,6 +74,24 @@ pub struct Accumulator {
     flushing: bool,
 }
 
+impl Pending {
+    /// Hands the outcome to a waiting caller, or returns the report Flush will give out.
+    pub fn finish(self, partition: i32, result: Result<Delivered>) -> Option<DeliveryReport> {
+        match self.completion {
+            Completion::Waiter(tx) => {
+                let _ = tx.send(result);
+                None
+            }
+            Completion::Report => Some(DeliveryReport {
+                id: self.id,
+                topic: self.topic,
+                partition,
+                result,
+            }),
+        }
+    }
+}
+
 impl Accumulator {
     pub fn new(batch_size: usize) -> Accumulator {
         Accumulator {
@@ -297,18 +315,14 @@ impl Accumulator {
 
     /// Finishes a record with its outcome.
     pub fn complete(&mut self, p: Pending, partition: i32, result: Result<Delivered>) {
-        self.pending -= 1;
-        match p.completion {
-            Completion::Waiter(tx) => {
-                let _ = tx.send(result);
-            }
-            Completion::Report => self.reports.push_back(DeliveryReport {
-                id: p.id,
-                topic: p.topic.clone(),
-                partition,
-                result,
-            }),
-        }
+        let report = p.finish(partition, result);
+        self.finished(1, report.into_iter().collect());
+    }
+
+    /// Counts `done` records as finished and keeps their reports for Flush.
+    pub fn finished(&mut self, done: usize, reports: Vec<DeliveryReport>) {
+        self.pending -= done;
+        self.reports.extend(reports);
     }
 
     /// Everything queued goes out without waiting for linger.ms.

@@ -235,14 +235,21 @@ fn complete_batch(
     result: Result<()>,
     delivered: impl Fn(usize) -> Delivered,
 ) {
-    let mut acc = shared.acc.lock().unwrap();
+    // Outcomes are built, and the records dropped, outside the accumulator lock: the 1C thread
+    // takes that lock for every ProduceAsync and would otherwise wait for a whole batch.
+    let done = records.len();
+    let mut reports = Vec::new();
     for (i, p) in records.into_iter().enumerate() {
         let r = match &result {
             Ok(()) => Ok(delivered(i)),
             Err(e) => Err(e.clone()),
         };
-        acc.complete(p, partition, r);
+        if let Some(report) = p.finish(partition, r) {
+            reports.push(report);
+        }
     }
+    let mut acc = shared.acc.lock().unwrap();
+    acc.finished(done, reports);
     acc.release(&topic, partition);
     acc.settle();
     drop(acc);
