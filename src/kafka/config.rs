@@ -69,6 +69,10 @@ pub struct Config {
     pub compression: Compression,
     pub message_max_bytes: usize,
     pub retries: u32,
+    /// Batches per partition in flight at once. 1 (the default) keeps a partition's order even
+    /// across retries; more pipelines like librdkafka and Java without idempotence, where a
+    /// retried batch may land after a later one.
+    pub max_in_flight: u32,
     pub delivery_timeout_ms: u64,
     pub max_block_ms: u64,
     pub allow_auto_create_topics: bool,
@@ -108,6 +112,7 @@ impl Default for Config {
             compression: Compression::None,
             message_max_bytes: 1_000_000,
             retries: i32::MAX as u32,
+            max_in_flight: 1,
             delivery_timeout_ms: 120_000,
             max_block_ms: 60_000,
             allow_auto_create_topics: true,
@@ -302,11 +307,14 @@ impl Config {
             }
             "max.block.ms" => self.max_block_ms = number(key, v, 0, MAX_MS)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = boolean(key, v)?,
+            "max.in.flight.requests.per.connection" | "max.in.flight" => {
+                self.max_in_flight = number(key, v, 1, 1_000_000)? as u32
+            }
             "enable.idempotence" => {
                 if boolean(key, v)? {
                     return Err(Error::config(
                         key,
-                        "true is not supported yet; ordering is kept by one in-flight batch per partition",
+                        "true is not supported yet; with max.in.flight.requests.per.connection 1 (the default) ordering is kept without it",
                     ));
                 }
             }
@@ -397,6 +405,17 @@ mod tests {
     }
 
     #[test]
+    fn max_in_flight_is_bounded() {
+        let c = Config::parse(r#"{"bootstrap.servers":"h:1","max.in.flight":5}"#).unwrap();
+        assert_eq!(c.max_in_flight, 5);
+        let e = Config::parse(
+            r#"{"bootstrap.servers":"h:1","max.in.flight.requests.per.connection":0}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("max.in.flight"), "{e}");
+    }
+
+    #[test]
     fn json_settings() {
         let c = Config::parse(
             r#"{"bootstrap.servers":"h:1","acks":"all","linger.ms":0,"compression.type":"zstd",
@@ -406,6 +425,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.acks, -1);
         assert_eq!(c.linger_ms, 0);
+        assert_eq!(c.max_in_flight, 1, "order-keeping default");
         assert_eq!(c.compression, Compression::Zstd);
         assert!(!c.enable_auto_commit);
         assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);

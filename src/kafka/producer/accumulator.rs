@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::chunked::Chunked;
 use super::{Delivered, DeliveryReport};
 use crate::kafka::cluster::TopicInfo;
 use crate::kafka::error::{Error, Result};
@@ -39,9 +40,10 @@ pub struct Pending {
 
 #[derive(Default)]
 struct Queue {
-    records: VecDeque<Pending>,
+    records: Chunked<Pending>,
     bytes: usize,
-    in_flight: bool,
+    /// Batches of this partition in flight.
+    in_flight: u32,
     urgent: bool,
     retry_at: Option<Instant>,
 }
@@ -58,6 +60,7 @@ pub struct ReadyBatch {
 
 pub struct Accumulator {
     batch_size: usize,
+    max_in_flight: u32,
     /// Queued bytes at which a partition's batch is full (the last drain's limit).
     full_at: usize,
     names: HashMap<String, Arc<str>>,
@@ -93,9 +96,10 @@ impl Pending {
 }
 
 impl Accumulator {
-    pub fn new(batch_size: usize) -> Accumulator {
+    pub fn new(batch_size: usize, max_in_flight: u32) -> Accumulator {
         Accumulator {
             batch_size,
+            max_in_flight: max_in_flight.max(1),
             full_at: batch_size,
             names: HashMap::new(),
             queues: HashMap::new(),
@@ -227,7 +231,7 @@ impl Accumulator {
         let mut expired = Vec::new();
         let flushing = self.flushing;
         for ((topic, partition), q) in self.queues.iter_mut() {
-            if q.in_flight || q.records.is_empty() {
+            if q.in_flight >= self.max_in_flight || q.records.is_empty() {
                 continue;
             }
             // Records past delivery.timeout.ms fail rather than wait forever.
@@ -265,7 +269,7 @@ impl Accumulator {
                 records.push(q.records.pop_front().unwrap());
             }
             q.bytes -= bytes;
-            q.in_flight = true;
+            q.in_flight += 1;
             q.urgent = q.urgent && !q.records.is_empty();
             q.retry_at = None;
             if self.sticky.get(topic) == Some(partition) {
@@ -301,7 +305,7 @@ impl Accumulator {
             q.bytes += p.size;
             q.records.push_front(p);
         }
-        q.in_flight = false;
+        q.in_flight = q.in_flight.saturating_sub(1);
         q.retry_at = Some(retry_at);
         q.urgent = true;
     }
@@ -309,7 +313,7 @@ impl Accumulator {
     /// The partition's batch came back (done or failed): the next one may go.
     pub fn release(&mut self, topic: &Arc<str>, partition: i32) {
         if let Some(q) = self.queues.get_mut(&(topic.clone(), partition)) {
-            q.in_flight = false;
+            q.in_flight = q.in_flight.saturating_sub(1);
         }
     }
 
@@ -346,7 +350,7 @@ impl Accumulator {
         let mut all: Vec<(Pending, i32)> = self.unresolved.drain(..).map(|p| (p, -1)).collect();
         for ((_, partition), q) in self.queues.iter_mut() {
             q.bytes = 0;
-            all.extend(q.records.drain(..).map(|p| (p, *partition)));
+            all.extend(q.records.take_all().map(|p| (p, *partition)));
         }
         for (p, partition) in all {
             self.complete(p, partition, Err(e.clone()));
@@ -398,7 +402,7 @@ mod tests {
     fn linger_then_ready_in_order_one_batch_in_flight() {
         let now = Instant::now();
         let t = topic(3);
-        let mut acc = Accumulator::new(1_000_000);
+        let mut acc = Accumulator::new(1_000_000, 1);
         for i in 0..5 {
             acc.push(pending(i, None, Some(1), now), Some(&t), false);
         }
@@ -425,10 +429,35 @@ mod tests {
     }
 
     #[test]
+    fn max_in_flight_pipelines_batches_of_a_partition() {
+        let now = Instant::now();
+        let t = topic(1);
+        let mut acc = Accumulator::new(250, 2);
+        for i in 0..6 {
+            acc.push(pending(i, None, Some(0), now), Some(&t), true);
+        }
+        let linger = Duration::from_millis(5);
+        let first = acc.ready(now, linger, 1_000_000, |_, _| 1).0;
+        let second = acc.ready(now, linger, 1_000_000, |_, _| 1).0;
+        assert_eq!((first.len(), second.len()), (1, 1), "two batches in flight");
+        assert!(
+            acc.ready(now, linger, 1_000_000, |_, _| 1).0.is_empty(),
+            "not a third"
+        );
+        acc.release(&first[0].topic, 0);
+        let third = acc.ready(now, linger, 1_000_000, |_, _| 1).0;
+        let ids: Vec<u64> = [&first, &second, &third]
+            .iter()
+            .flat_map(|b| b[0].records.iter().map(|p| p.id))
+            .collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5], "in order");
+    }
+
+    #[test]
     fn batch_size_limits_a_batch() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(250);
+        let mut acc = Accumulator::new(250, 1);
         for i in 0..5 {
             acc.push(pending(i, None, None, now), Some(&t), false);
         }
@@ -444,7 +473,7 @@ mod tests {
     fn keys_use_murmur2_and_bad_partitions_fail() {
         let now = Instant::now();
         let t = topic(6);
-        let mut acc = Accumulator::new(1_000_000);
+        let mut acc = Accumulator::new(1_000_000, 1);
         acc.push(pending(1, Some("key-1"), None, now), Some(&t), true);
         acc.push(pending(2, None, Some(6), now), Some(&t), true);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, 1_000_000, |_, _| 1);
@@ -458,7 +487,7 @@ mod tests {
     fn records_waiting_for_metadata_are_not_overtaken() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(1_000_000);
+        let mut acc = Accumulator::new(1_000_000, 1);
         acc.push(pending(1, None, Some(0), now), None, false);
         // Metadata arrived: a later record must still queue behind the first.
         acc.push(pending(2, None, Some(0), now), Some(&t), false);
@@ -471,7 +500,7 @@ mod tests {
     #[test]
     fn unknown_topics_fail_after_max_block() {
         let now = Instant::now();
-        let mut acc = Accumulator::new(1_000_000);
+        let mut acc = Accumulator::new(1_000_000, 1);
         acc.push(pending(1, None, None, now), None, false);
         assert_eq!(acc.resolve(|_| None, |_| Some(3), now), ["t"]);
         assert!(acc

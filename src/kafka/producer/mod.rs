@@ -1,8 +1,10 @@
 //! The producer: records are appended to per-partition queues (the accumulator) and a background
-//! sender turns ready queues into one Produce request per broker. At most one batch per
-//! partition is in flight, so retries never reorder a partition.
+//! sender turns ready queues into one Produce request per broker. By default at most one batch
+//! per partition is in flight, so retries never reorder a partition
+//! (`max.in.flight.requests.per.connection` allows more, without that guarantee).
 
 mod accumulator;
+mod chunked;
 mod sender;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -80,7 +82,10 @@ impl Producer {
     /// Starts the sender on the current runtime.
     pub fn start(cluster: Arc<Cluster>) -> Producer {
         let shared = Arc::new(Shared {
-            acc: Mutex::new(Accumulator::new(cluster.config.batch_size)),
+            acc: Mutex::new(Accumulator::new(
+                cluster.config.batch_size,
+                cluster.config.max_in_flight,
+            )),
             cluster,
             wake: Notify::new(),
             finished: Notify::new(),
