@@ -239,12 +239,12 @@ NOTES = """## Reading the table
   its number is not comparable.
 - rskafka partitions keyless records round-robin; librdkafka and kafka1c use sticky
   partitioning. rskafka's acks are fixed at all, like the settings here.
-- Async produce, 100 B: kafka1c's calls are not the limit (ProduceAsync p50 about 0.2 µs in
-  the core, 0.45 µs through the Native API); its Flush still waits about 0.2 s per million
-  records for the backlog, because kafka1c sends at most one batch per partition at a time so
-  a retry can never reorder a partition (idempotence is not implemented yet), while librdkafka
-  pipelines many batches per partition. With a 1 MB batch taking about 6 ms per round trip on
-  Tansu, that caps kafka1c near 160 MB/s here.
+- Async produce, 100 B: profiles put the remaining gap on the calling thread. Each record
+  (about 200 bytes queued) is copied as it is queued, a backlog of up to a million records
+  faults in fresh memory, and allocation, hashing and clock reads add up. ProduceAsync's median
+  is about 0.2 µs in the core but its mean is about 0.5 µs. Sending one batch per partition at a
+  time (the order-keeping default) is not the limit: max.in.flight.requests.per.connection 5
+  measured the same.
 - 1 KB Poll: the Native API row pays for turning every value into a 1C string (UTF-16 in host
   memory) when `Value` is read; librdkafka's C consumer hands out a pointer to its buffer.
 """
