@@ -2,7 +2,7 @@
 """Contender: kafka1c as 1C sees it, driven through the host emulator (tests/host/host1c.c).
 
     kafka1c_emulator.py --bootstrap HOST:PORT --scenario NAME --topic TOPIC --size BYTES
-                        --count N [--linger-ms L] [--fetch-wait-ms W] [--emulator PATH] [--library PATH]
+                        --count N [--linger-ms L] [--emulator PATH] [--library PATH]
                         [--timeout-s S]
 
 Scenarios: produce-async, produce-sync, produce-batch, consume-poll, consume-batch, e2e,
@@ -17,6 +17,8 @@ import sys
 import time
 import uuid
 
+# The consumers' fetch wait, the same for every contender (bench/README.md).
+FETCH_WAIT_MS = int(os.environ.get("BENCH_FETCH_WAIT_MS", 500))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(ROOT, "tests", "host", "host1c.c")
 BATCH = 1000
@@ -122,7 +124,7 @@ def producer_settings(a, linger):
 def consumer_settings(a):
     return {"bootstrap.servers": a.bootstrap, "group.id": f"kafka1c-bench-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
-            "session.timeout.ms": 6000, "fetch.wait.max.ms": a.fetch_wait_ms}
+            "session.timeout.ms": 6000, "fetch.wait.max.ms": FETCH_WAIT_MS}
 
 
 def connect(emu, settings):
@@ -318,7 +320,6 @@ def main():
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--linger-ms", type=int, default=5)
-    p.add_argument("--fetch-wait-ms", type=int, default=int(os.environ.get("BENCH_FETCH_WAIT_MS", 500)))
     p.add_argument("--emulator", default=os.path.join(ROOT, "target", "bench", "host1c"))
     p.add_argument("--library", default=os.path.join(ROOT, "target", "release", "libkafka1c.so"))
     p.add_argument("--timeout-s", type=int, default=120,

@@ -143,7 +143,7 @@ def metric(scenario, r, size):
     return rate, True, f"{rate:,.0f} msg/s, {rate * size / 1e6:.1f} MB/s"
 
 
-def ratio(scenario, value, base, higher):
+def ratio(value, base, higher):
     if value is None or base in (None, 0) or value == 0:
         return ""
     return f"{(value / base) if higher else (base / value):.2f}×"
@@ -184,8 +184,6 @@ def main():
             if only and scenario not in only:
                 continue
             who = [n for n in names if n.startswith("kafka1c (Native")] if scenario in ADDIN_ONLY else names
-            if scenario == "rss-idle" or scenario == "boundary":
-                who = [n for n in who if "Native" in n]
             filled = None
             if scenario.startswith("consume"):
                 # One pre-filled topic per cell, read by every contender with its own group.
@@ -262,8 +260,8 @@ def render(rows, names):
             value, higher, text = metric(scenario, results[name], size)
             mine = name.startswith("kafka1c")
             out.append(f"| {scenario} | {size or '-'} B | {parts} | {count:,} | {name} | {text} | "
-                       f"{ratio(scenario, value, base, higher) if mine else ''} | "
-                       f"{ratio(scenario, value, base2, higher) if mine else ''} |")
+                       f"{ratio(value, base, higher) if mine else ''} | "
+                       f"{ratio(value, base2, higher) if mine else ''} |")
     return "\n".join(out)
 
 

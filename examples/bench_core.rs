@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release --example bench_core
 //! target/release/examples/bench_core --bootstrap HOST:PORT --scenario NAME --topic TOPIC
-//!     --size BYTES --count N [--linger-ms L] [--fetch-wait-ms W] [--timeout-s S]
+//!     --size BYTES --count N [--linger-ms L] [--timeout-s S]
 //! ```
 //!
 //! Scenarios: produce-async, produce-sync, produce-batch, consume-poll, consume-batch, e2e.
@@ -33,6 +33,7 @@ struct Args {
     size: usize,
     count: usize,
     linger_ms: u64,
+    /// From BENCH_FETCH_WAIT_MS, the same for every contender.
     fetch_wait_ms: u64,
     timeout: Duration,
 }
@@ -68,7 +69,6 @@ fn parse_args() -> Result<Args, String> {
             "--size" => a.size = number()? as usize,
             "--count" => a.count = number()? as usize,
             "--linger-ms" => a.linger_ms = number()?,
-            "--fetch-wait-ms" => a.fetch_wait_ms = number()?,
             "--timeout-s" => a.timeout = Duration::from_secs(number()?),
             _ => return Err(format!("unknown argument {flag}")),
         }

@@ -171,39 +171,19 @@ def check(msg):
     return True
 
 
-def consume_poll(args):
+def consume(args, take):
+    """Receives args.count messages with take(consumer, still_wanted) -> messages received;
+    timed from the first message (the group join and first fetch are left out)."""
     c = consumer(args)
     got, t0 = 0, None
     last = time.monotonic()
     try:
         while got < args.count:
-            msg = c.poll(1.0)
-            if check(msg):
-                if t0 is None:
-                    t0 = time.perf_counter()
-                    log(f"first message after {time.monotonic() - last:.3f}s (group join + fetch)")
-                got += 1
-                last = time.monotonic()
-            elif time.monotonic() - last > STALL_SECS:
-                fail(f"stalled at {got}/{args.count} messages")
-        secs = time.perf_counter() - t0
-    finally:
-        c.close()
-    return got, secs, []
-
-
-def consume_batch(args):
-    c = consumer(args)
-    got, t0 = 0, None
-    last = time.monotonic()
-    try:
-        while got < args.count:
-            msgs = c.consume(num_messages=min(BATCH, args.count - got), timeout=1.0)
-            n = sum(1 for m in msgs if check(m))
+            n = take(c, args.count - got)
             if n:
                 if t0 is None:
                     t0 = time.perf_counter()
-                    log(f"first batch after {time.monotonic() - last:.3f}s (group join + fetch)")
+                    log(f"first message after {time.monotonic() - last:.3f}s (group join + fetch)")
                 got += n
                 last = time.monotonic()
             elif time.monotonic() - last > STALL_SECS:
@@ -212,6 +192,15 @@ def consume_batch(args):
     finally:
         c.close()
     return got, secs, []
+
+
+def consume_poll(args):
+    return consume(args, lambda c, _: 1 if check(c.poll(1.0)) else 0)
+
+
+def consume_batch(args):
+    return consume(args, lambda c, want: sum(
+        1 for m in c.consume(num_messages=min(BATCH, want), timeout=1.0) if check(m)))
 
 
 def e2e_value(run, seq, size):

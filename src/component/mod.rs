@@ -2,6 +2,7 @@
 //! Thin by design: Kafka work happens in [`crate::kafka`].
 
 mod admin;
+mod answers;
 mod args;
 mod client;
 mod connection;

@@ -7,15 +7,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{json, Value as Json};
 
+use super::answers::{FlushOut, RecordOut, ReportOut};
 use super::consume::Position;
 use super::error::CallError;
-use super::json::{to_text, JsonBytes, JsonHeaders};
+use super::json::to_text;
 use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
 use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
 use crate::kafka::{runtime, Client, Config, Record};
-use serde::Serialize;
 
 /// The message Poll received; its fields are the message properties.
 pub type Message = ConsumedRecord;
@@ -30,57 +30,6 @@ pub struct Session {
     client: Client,
     /// Present after Subscribe.
     consumer: Option<Consumer>,
-}
-
-/// A record in PollBatch's JSON: key and value as text when UTF-8, else `{"base64": "..."}`.
-#[derive(Serialize)]
-struct RecordOut<'a> {
-    topic: &'a str,
-    partition: i32,
-    offset: i64,
-    key: Option<JsonBytes<'a>>,
-    value: Option<JsonBytes<'a>>,
-    headers: JsonHeaders<'a, Bytes>,
-    timestamp: i64,
-}
-
-impl<'a> From<&'a ConsumedRecord> for RecordOut<'a> {
-    fn from(r: &'a ConsumedRecord) -> Self {
-        RecordOut {
-            topic: &r.topic,
-            partition: r.partition,
-            offset: r.offset,
-            key: r.key.as_deref().map(JsonBytes),
-            value: r.value.as_deref().map(JsonBytes),
-            headers: JsonHeaders(&r.headers),
-            timestamp: r.timestamp_ms,
-        }
-    }
-}
-
-/// One delivery report in Flush's JSON.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ReportOut<'a> {
-    Delivered {
-        id: u64,
-        topic: &'a str,
-        partition: i32,
-        offset: i64,
-    },
-    Failed {
-        id: u64,
-        topic: &'a str,
-        partition: i32,
-        error: String,
-        error_code: Option<i16>,
-    },
-}
-
-#[derive(Serialize)]
-struct FlushOut<'a> {
-    reports: Vec<ReportOut<'a>>,
-    pending: usize,
 }
 
 fn not_subscribed() -> CallError {

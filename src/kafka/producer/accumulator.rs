@@ -59,10 +59,9 @@ pub struct ReadyBatch {
 }
 
 pub struct Accumulator {
-    batch_size: usize,
+    /// Bytes at which a partition's batch is full: batch.size, at most message.max.bytes.
+    batch_limit: usize,
     max_in_flight: u32,
-    /// Queued bytes at which a partition's batch is full (the last drain's limit).
-    full_at: usize,
     names: HashMap<String, Arc<str>>,
     queues: HashMap<PartitionKey, Queue>,
     /// Records whose topic metadata is not known yet, in arrival order.
@@ -96,11 +95,10 @@ impl Pending {
 }
 
 impl Accumulator {
-    pub fn new(batch_size: usize, max_in_flight: u32) -> Accumulator {
+    pub fn new(batch_limit: usize, max_in_flight: u32) -> Accumulator {
         Accumulator {
-            batch_size,
+            batch_limit,
             max_in_flight: max_in_flight.max(1),
-            full_at: batch_size,
             names: HashMap::new(),
             queues: HashMap::new(),
             unresolved: Vec::new(),
@@ -168,7 +166,7 @@ impl Accumulator {
         q.bytes += p.size;
         q.urgent |= urgent;
         q.records.push_back(p);
-        opens_window || urgent || (before < self.full_at && q.bytes >= self.full_at)
+        opens_window || urgent || (before < self.batch_limit && q.bytes >= self.batch_limit)
     }
 
     /// Places records whose topic is now known; fails those past max.block.ms.
@@ -220,11 +218,9 @@ impl Accumulator {
         &mut self,
         now: Instant,
         linger: Duration,
-        max_batch: usize,
         leader_of: impl Fn(&str, i32) -> i32,
     ) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
-        let limit = self.batch_size.min(max_batch);
-        self.full_at = limit;
+        let limit = self.batch_limit;
         let mut out = Vec::new();
         let mut next: Option<Instant> = None;
         let mut need_metadata = false;
@@ -407,23 +403,20 @@ mod tests {
             acc.push(pending(i, None, Some(1), now), Some(&t), false);
         }
         let linger = Duration::from_millis(5);
-        let (ready, next, _) = acc.ready(now, linger, 1_000_000, |_, _| 1);
+        let (ready, next, _) = acc.ready(now, linger, |_, _| 1);
         assert!(ready.is_empty());
         assert_eq!(next, Some(now + linger));
-        let (ready, _, _) = acc.ready(now + linger, linger, 1_000_000, |_, _| 1);
+        let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
         assert_eq!(ready.len(), 1);
         let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4]);
         // While in flight, new records for the partition wait.
         acc.push(pending(9, None, Some(1), now), Some(&t), true);
-        assert!(acc
-            .ready(now + linger, linger, 1_000_000, |_, _| 1)
-            .0
-            .is_empty());
+        assert!(acc.ready(now + linger, linger, |_, _| 1).0.is_empty());
         // A retry puts the batch back before the newer record.
         let batch = ready.into_iter().next().unwrap();
         acc.requeue(&batch.topic, 1, batch.records, now);
-        let (ready, _, _) = acc.ready(now + linger, linger, 1_000_000, |_, _| 1);
+        let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
         let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4, 9]);
     }
@@ -437,15 +430,12 @@ mod tests {
             acc.push(pending(i, None, Some(0), now), Some(&t), true);
         }
         let linger = Duration::from_millis(5);
-        let first = acc.ready(now, linger, 1_000_000, |_, _| 1).0;
-        let second = acc.ready(now, linger, 1_000_000, |_, _| 1).0;
+        let first = acc.ready(now, linger, |_, _| 1).0;
+        let second = acc.ready(now, linger, |_, _| 1).0;
         assert_eq!((first.len(), second.len()), (1, 1), "two batches in flight");
-        assert!(
-            acc.ready(now, linger, 1_000_000, |_, _| 1).0.is_empty(),
-            "not a third"
-        );
+        assert!(acc.ready(now, linger, |_, _| 1).0.is_empty(), "not a third");
         acc.release(&first[0].topic, 0);
-        let third = acc.ready(now, linger, 1_000_000, |_, _| 1).0;
+        let third = acc.ready(now, linger, |_, _| 1).0;
         let ids: Vec<u64> = [&first, &second, &third]
             .iter()
             .flat_map(|b| b[0].records.iter().map(|p| p.id))
@@ -461,7 +451,7 @@ mod tests {
         for i in 0..5 {
             acc.push(pending(i, None, None, now), Some(&t), false);
         }
-        let (ready, _, _) = acc.ready(now, Duration::from_secs(10), 1_000_000, |_, _| 1);
+        let (ready, _, _) = acc.ready(now, Duration::from_secs(10), |_, _| 1);
         assert_eq!(
             ready[0].records.len(),
             2,
@@ -476,7 +466,7 @@ mod tests {
         let mut acc = Accumulator::new(1_000_000, 1);
         acc.push(pending(1, Some("key-1"), None, now), Some(&t), true);
         acc.push(pending(2, None, Some(6), now), Some(&t), true);
-        let (ready, _, _) = acc.ready(now, Duration::ZERO, 1_000_000, |_, _| 1);
+        let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ready[0].partition, partition_for_key(b"key-1", 6));
         let report = acc.reports.pop_front().unwrap();
         assert_eq!(report.id, 2);
@@ -492,7 +482,7 @@ mod tests {
         // Metadata arrived: a later record must still queue behind the first.
         acc.push(pending(2, None, Some(0), now), Some(&t), false);
         acc.resolve(|_| Some(Arc::new(topic(1))), |_| None, now);
-        let (ready, _, _) = acc.ready(now, Duration::ZERO, 1_000_000, |_, _| 1);
+        let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
         assert_eq!(ids, [1, 2]);
     }

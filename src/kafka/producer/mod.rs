@@ -83,7 +83,10 @@ impl Producer {
     pub fn start(cluster: Arc<Cluster>) -> Producer {
         let shared = Arc::new(Shared {
             acc: Mutex::new(Accumulator::new(
-                cluster.config.batch_size,
+                cluster
+                    .config
+                    .batch_size
+                    .min(cluster.config.message_max_bytes),
                 cluster.config.max_in_flight,
             )),
             cluster,

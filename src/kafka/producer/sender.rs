@@ -40,16 +40,12 @@ pub async fn run(shared: Arc<Shared>) {
         };
         let (batches, next, need_metadata) = {
             let cluster = &shared.cluster;
-            shared
-                .acc
-                .lock()
-                .unwrap()
-                .ready(now, linger, config.message_max_bytes, |t, p| {
-                    cluster
-                        .topic(t)
-                        .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
-                        .unwrap_or(-1)
-                })
+            shared.acc.lock().unwrap().ready(now, linger, |t, p| {
+                cluster
+                    .topic(t)
+                    .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
+                    .unwrap_or(-1)
+            })
         };
         finished(&shared);
         let wants_metadata = !unknown.is_empty() || need_metadata || shared.cluster.is_stale();
