@@ -197,9 +197,10 @@ fn date_from_ole(ole: f64) -> Option<Date> {
 }
 
 /// A value crossing the boundary, owned by Rust.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
     /// Неопределено (also what 1C passes for an omitted argument without a default).
+    #[default]
     Empty,
     Null,
     Bool(bool),

@@ -7,7 +7,7 @@ use super::client::Client;
 use super::error::CallError;
 use crate::boundary::Value;
 
-pub fn create_topic(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn create_topic(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let name = a.string(0)?.to_string();
     let partitions = a.int_in(1, 1, i32::MAX as i64)? as i32;
     let replication = a.int_in(2, -1, i16::MAX as i64)? as i16;
@@ -56,13 +56,13 @@ fn topic_configs(text: &str) -> Result<Vec<(String, String)>, (String, String)> 
         .collect()
 }
 
-pub fn delete_topic(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn delete_topic(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let name = a.string(0)?.to_string();
     c.session()?.delete_topic(name)?;
     Ok(Value::Empty)
 }
 
-pub fn list_topics(c: &mut Client, _: &Args) -> Result<Value, CallError> {
+pub fn list_topics(c: &mut Client, _: &mut Args) -> Result<Value, CallError> {
     c.session()?.list_topics().map(Value::Str)
 }
 

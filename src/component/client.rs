@@ -171,8 +171,8 @@ impl AddIn for Client {
             self.report(&error);
             return Err(());
         }
-        let args = Args { method, values };
-        match (method.run)(self, &args) {
+        let mut args = Args { method, values };
+        match (method.run)(self, &mut args) {
             Ok(v) => Ok(v),
             Err(e) => {
                 self.report(&e.in_method(method));

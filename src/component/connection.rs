@@ -6,7 +6,7 @@ use super::error::CallError;
 use super::session::Session;
 use crate::boundary::Value;
 
-pub fn connect(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn connect(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let settings = a.string(0)?;
     // A new Connect replaces the previous connection, delivering what it still had pending.
     if let Some(old) = c.session.take() {
@@ -19,7 +19,7 @@ pub fn connect(c: &mut Client, a: &Args) -> Result<Value, CallError> {
     Ok(Value::Empty)
 }
 
-pub fn close(c: &mut Client, _: &Args) -> Result<Value, CallError> {
+pub fn close(c: &mut Client, _: &mut Args) -> Result<Value, CallError> {
     c.message = None;
     if let Some(session) = c.session.take() {
         session.close();

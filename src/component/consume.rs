@@ -19,7 +19,7 @@ pub enum Position {
 }
 
 /// Topics as `a,b,c` or a JSON array of names.
-fn topics(a: &Args, i: usize) -> Result<Vec<String>, CallError> {
+fn topics(a: &mut Args, i: usize) -> Result<Vec<String>, CallError> {
     let text = a.string(i)?.trim();
     let names: Vec<String> = if text.starts_with('[') {
         serde_json::from_str::<Vec<String>>(text).map_err(|e| {
@@ -42,14 +42,14 @@ fn topics(a: &Args, i: usize) -> Result<Vec<String>, CallError> {
     Ok(names)
 }
 
-pub fn subscribe(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn subscribe(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let topics = topics(a, 0)?;
     let group = a.opt_string(1)?.map(str::to_string);
     c.session()?.subscribe(topics, group)?;
     Ok(Value::Empty)
 }
 
-pub fn poll(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn poll(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let timeout = a.int_in(0, 0, i32::MAX as i64)? as u64;
     let message = c.session()?.poll(timeout)?;
     let got = message.is_some();
@@ -57,20 +57,20 @@ pub fn poll(c: &mut Client, a: &Args) -> Result<Value, CallError> {
     Ok(Value::Bool(got))
 }
 
-pub fn poll_batch(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn poll_batch(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let max = a.int_in(0, 1, 100_000)? as usize;
     let timeout = a.int_in(1, 0, i32::MAX as i64)? as u64;
     c.session()?.poll_batch(max, timeout).map(Value::Str)
 }
 
-pub fn commit(c: &mut Client, _: &Args) -> Result<Value, CallError> {
+pub fn commit(c: &mut Client, _: &mut Args) -> Result<Value, CallError> {
     c.session()?.commit()?;
     Ok(Value::Empty)
 }
 
 /// `[{"topic":"t","partition":0,"offset":42}, ...]` (or `{"offsets": [...]}`): the offset is the
 /// next message to read, as in Kafka.
-fn offsets(a: &Args, i: usize) -> Result<Vec<(String, i32, i64)>, CallError> {
+fn offsets(a: &mut Args, i: usize) -> Result<Vec<(String, i32, i64)>, CallError> {
     let bad = |en: String, ru: String| a.invalid(i, en, ru);
     let json: Json = serde_json::from_str(a.string(i)?).map_err(|e| {
         bad(
@@ -111,13 +111,13 @@ fn offsets(a: &Args, i: usize) -> Result<Vec<(String, i32, i64)>, CallError> {
         .collect()
 }
 
-pub fn commit_offsets(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn commit_offsets(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let offsets = offsets(a, 0)?;
     c.session()?.commit_offsets(offsets)?;
     Ok(Value::Empty)
 }
 
-fn position(a: &Args, i: usize) -> Result<Position, CallError> {
+fn position(a: &mut Args, i: usize) -> Result<Position, CallError> {
     match a.raw(i) {
         Value::Int(_) | Value::Double(_) => {
             let offset = a.int(i)?;
@@ -146,7 +146,7 @@ fn position(a: &Args, i: usize) -> Result<Position, CallError> {
     }
 }
 
-pub fn seek(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn seek(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let topic = a.string(0)?.to_string();
     let partition = a.int_in(1, 0, i32::MAX as i64)? as i32;
     let position = position(a, 2)?;
@@ -154,6 +154,6 @@ pub fn seek(c: &mut Client, a: &Args) -> Result<Value, CallError> {
     Ok(Value::Empty)
 }
 
-pub fn assignment(c: &mut Client, _: &Args) -> Result<Value, CallError> {
+pub fn assignment(c: &mut Client, _: &mut Args) -> Result<Value, CallError> {
     c.session()?.assignment().map(Value::Str)
 }

@@ -16,9 +16,9 @@ pub struct Outgoing {
 }
 
 /// Arguments shared by Produce and ProduceAsync: (Topic, Value, Key, Headers, Partition).
-fn outgoing(a: &Args) -> Result<Outgoing, CallError> {
-    let topic = a.string(0)?.to_string();
-    let value = a.bytes(1)?;
+fn outgoing(a: &mut Args) -> Result<Outgoing, CallError> {
+    let topic = a.take_string(0)?;
+    let value = a.take_bytes(1)?;
     let key = a.opt_bytes(2)?;
     let headers = match a.opt_string(3)? {
         None => Vec::new(),
@@ -34,13 +34,13 @@ fn outgoing(a: &Args) -> Result<Outgoing, CallError> {
     })
 }
 
-pub fn produce(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn produce(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let record = outgoing(a)?;
     let session = c.session()?;
     session.produce(record).map(Value::Int)
 }
 
-pub fn produce_async(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn produce_async(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let record = outgoing(a)?;
     let session = c.session()?;
     session
@@ -48,13 +48,13 @@ pub fn produce_async(c: &mut Client, a: &Args) -> Result<Value, CallError> {
         .map(|id| Value::Int(id as i64))
 }
 
-pub fn flush(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn flush(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let timeout = a.int_in(0, 0, i32::MAX as i64)?;
     let session = c.session()?;
     session.flush(timeout as u64).map(Value::Str)
 }
 
-pub fn produce_batch(c: &mut Client, a: &Args) -> Result<Value, CallError> {
+pub fn produce_batch(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let topic = a.string(0)?.to_string();
     let body = a.string(1)?;
     let records =

@@ -8,7 +8,7 @@ use super::error::CallError;
 use super::{admin, connection, consume, produce, props};
 use crate::boundary::Value;
 
-pub type Handler = fn(&mut Client, &Args) -> Result<Value, CallError>;
+pub type Handler = fn(&mut Client, &mut Args) -> Result<Value, CallError>;
 pub type Getter = fn(&Client) -> Value;
 
 /// Default of an optional parameter (what 1C passes when BSL omits it).

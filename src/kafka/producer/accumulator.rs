@@ -1,47 +1,34 @@
-//! Per-partition queues of records waiting to be sent, and the rules for when a queue is ready:
+//! Per-partition queues of batches waiting to be sent, and the rules for when a batch is ready:
 //! `linger.ms` elapsed, `batch.size` reached, or someone is waiting (sync send, flush).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
-use super::chunked::Chunked;
-use super::{Delivered, DeliveryReport};
+use super::batch::{Completion, ProducerBatch};
+use super::DeliveryReport;
 use crate::kafka::cluster::TopicInfo;
-use crate::kafka::error::{Error, Result};
+use crate::kafka::error::Error;
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::records::OutRecord;
 
-/// How a record's outcome reaches its producer.
-pub enum Completion {
-    /// Kept for the next flush (ProduceAsync).
-    Report,
-    /// Someone awaits it (Produce, ProduceBatch).
-    Waiter(oneshot::Sender<Result<Delivered>>),
-}
-
+/// A record not yet in a batch: its topic's metadata is still unknown.
 pub struct Pending {
     pub id: u64,
     pub topic: Arc<str>,
     /// The partition the caller asked for, if any.
     pub partition: Option<i32>,
     pub record: OutRecord,
+    /// Its encoded size at most.
     pub size: usize,
     pub enqueued: Instant,
-    /// delivery.timeout.ms from enqueue.
-    pub deadline: Instant,
-    /// max.block.ms from enqueue: how long to wait for an unknown topic's metadata.
-    pub metadata_deadline: Instant,
-    pub attempts: u32,
     pub completion: Completion,
 }
 
 #[derive(Default)]
 struct Queue {
-    records: Chunked<Pending>,
-    bytes: usize,
+    /// Oldest first; only the last one takes new records.
+    batches: VecDeque<ProducerBatch>,
     /// Batches of this partition in flight.
     in_flight: u32,
     urgent: bool,
@@ -50,18 +37,26 @@ struct Queue {
 
 pub type PartitionKey = (Arc<str>, i32);
 
-/// Records for one partition, taken out to be sent together.
+/// A batch taken out to be sent.
 pub struct ReadyBatch {
     pub topic: Arc<str>,
     pub partition: i32,
     pub leader: i32,
-    pub records: Vec<Pending>,
+    pub batch: ProducerBatch,
+}
+
+/// The producer settings the accumulator applies.
+pub struct Limits {
+    /// Bytes at which a partition's batch is full: batch.size, at most message.max.bytes.
+    pub batch_bytes: usize,
+    pub max_in_flight: u32,
+    pub delivery_timeout: Duration,
+    /// How long a record waits for its topic's metadata (max.block.ms).
+    pub max_block: Duration,
 }
 
 pub struct Accumulator {
-    /// Bytes at which a partition's batch is full: batch.size, at most message.max.bytes.
-    batch_limit: usize,
-    max_in_flight: u32,
+    limits: Limits,
     names: HashMap<String, Arc<str>>,
     queues: HashMap<PartitionKey, Queue>,
     /// Records whose topic metadata is not known yet, in arrival order.
@@ -77,28 +72,21 @@ pub struct Accumulator {
 }
 
 impl Pending {
-    /// Hands the outcome to a waiting caller, or returns the report Flush will give out.
-    pub fn finish(self, partition: i32, result: Result<Delivered>) -> Option<DeliveryReport> {
-        match self.completion {
-            Completion::Waiter(tx) => {
-                let _ = tx.send(result);
-                None
-            }
-            Completion::Report => Some(DeliveryReport {
-                id: self.id,
-                topic: self.topic,
-                partition,
-                result,
-            }),
+    fn fail(self, e: Error) -> Option<DeliveryReport> {
+        super::batch::Entry {
+            id: self.id,
+            timestamp: self.record.timestamp,
+            completion: self.completion,
         }
+        .finish(&self.topic, -1, Err(e))
     }
 }
 
 impl Accumulator {
-    pub fn new(batch_limit: usize, max_in_flight: u32) -> Accumulator {
+    pub fn new(mut limits: Limits) -> Accumulator {
+        limits.max_in_flight = limits.max_in_flight.max(1);
         Accumulator {
-            batch_limit,
-            max_in_flight: max_in_flight.max(1),
+            limits,
             names: HashMap::new(),
             queues: HashMap::new(),
             unresolved: Vec::new(),
@@ -151,7 +139,8 @@ impl Accumulator {
                     partition: n,
                     count,
                 };
-                self.complete(p, -1, Err(e));
+                let report = p.fail(e);
+                self.finished(1, report.into_iter().collect());
                 return true;
             }
             (None, Some(key)) => partition_for_key(key, count),
@@ -160,13 +149,21 @@ impl Accumulator {
                 .entry(p.topic.clone())
                 .or_insert_with(|| (rand::random::<u32>() % count.max(1) as u32) as i32),
         };
-        let q = self.queues.entry((p.topic.clone(), partition)).or_default();
-        let opens_window = q.records.is_empty();
-        let before = q.bytes;
-        q.bytes += p.size;
+        let limit = self.limits.batch_bytes;
+        let q = self.queues.entry((p.topic, partition)).or_default();
+        let opens = match q.batches.back() {
+            Some(b) => !b.fits(p.size, limit),
+            None => true,
+        };
+        if opens {
+            q.batches
+                .push_back(ProducerBatch::new(p.enqueued, p.size, limit));
+        }
+        let batch = q.batches.back_mut().expect("a batch was just ensured");
+        batch.append(&p.record, p.id, p.completion);
         q.urgent |= urgent;
-        q.records.push_back(p);
-        opens_window || urgent || (before < self.batch_limit && q.bytes >= self.batch_limit)
+        // A new batch opens a linger window, or follows a full one that can go now.
+        opens || urgent
     }
 
     /// Places records whose topic is now known; fails those past max.block.ms.
@@ -186,14 +183,15 @@ impl Accumulator {
                     // The sender is the caller here: it looks at the queues next anyway.
                     let _ = self.place(p, &t, urgent);
                 }
-                None if now >= p.metadata_deadline => {
+                None if now >= p.enqueued + self.limits.max_block => {
                     let e = match missing(&p.topic) {
                         Some(3) | None => Error::UnknownTopic {
                             topic: p.topic.to_string(),
                         },
                         Some(code) => Error::broker(code, Some(&p.topic), None, None),
                     };
-                    self.complete(p, -1, Err(e));
+                    let report = p.fail(e);
+                    self.finished(1, report.into_iter().collect());
                 }
                 None => {
                     if !unknown.iter().any(|t: &String| **t == *p.topic) {
@@ -220,23 +218,25 @@ impl Accumulator {
         linger: Duration,
         leader_of: impl Fn(&str, i32) -> i32,
     ) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
-        let limit = self.batch_limit;
+        let limits = &self.limits;
         let mut out = Vec::new();
         let mut next: Option<Instant> = None;
         let mut need_metadata = false;
         let mut expired = Vec::new();
         let flushing = self.flushing;
         for ((topic, partition), q) in self.queues.iter_mut() {
-            if q.in_flight >= self.max_in_flight || q.records.is_empty() {
+            if q.in_flight >= limits.max_in_flight || q.batches.is_empty() {
                 continue;
             }
-            // Records past delivery.timeout.ms fail rather than wait forever.
-            while q.records.front().is_some_and(|p| now >= p.deadline) {
-                let p = q.records.pop_front().unwrap();
-                q.bytes -= p.size;
-                expired.push(p);
+            // Batches past delivery.timeout.ms fail rather than wait forever.
+            while q
+                .batches
+                .front()
+                .is_some_and(|b| now >= b.created + limits.delivery_timeout)
+            {
+                expired.push((topic.clone(), *partition, q.batches.pop_front().unwrap()));
             }
-            let Some(front) = q.records.front() else {
+            let Some(front) = q.batches.front() else {
                 continue;
             };
             if let Some(at) = q.retry_at {
@@ -245,8 +245,9 @@ impl Accumulator {
                     continue;
                 }
             }
-            let due = front.enqueued + linger;
-            if !(q.urgent || flushing || q.bytes >= limit || now >= due) {
+            let full = q.batches.len() > 1 || front.size() >= limits.batch_bytes;
+            let due = front.created + linger;
+            if !(q.urgent || flushing || full || now >= due) {
                 next = Some(next.map_or(due, |n| n.min(due)));
                 continue;
             }
@@ -255,18 +256,9 @@ impl Accumulator {
                 need_metadata = true;
                 continue;
             }
-            let mut records = Vec::new();
-            let mut bytes = 0;
-            while let Some(p) = q.records.front() {
-                if !records.is_empty() && bytes + p.size > limit {
-                    break;
-                }
-                bytes += p.size;
-                records.push(q.records.pop_front().unwrap());
-            }
-            q.bytes -= bytes;
+            let batch = q.batches.pop_front().expect("checked above");
             q.in_flight += 1;
-            q.urgent = q.urgent && !q.records.is_empty();
+            q.urgent = q.urgent && !q.batches.is_empty();
             q.retry_at = None;
             if self.sticky.get(topic) == Some(partition) {
                 self.sticky.remove(topic);
@@ -275,17 +267,28 @@ impl Accumulator {
                 topic: topic.clone(),
                 partition: *partition,
                 leader,
-                records,
+                batch,
             });
         }
-        for p in expired {
+        let timeout = self.limits.delivery_timeout;
+        for (topic, partition, batch) in expired {
             let e = Error::Timeout {
-                operation: format!("delivery to {}", p.topic),
-                ms: (p.deadline - p.enqueued).as_millis() as u64,
+                operation: format!("delivery to {topic}"),
+                ms: timeout.as_millis() as u64,
             };
-            self.complete(p, -1, Err(e));
+            self.fail_batch(&topic, partition, batch, &e);
         }
         (out, next, need_metadata)
+    }
+
+    fn fail_batch(&mut self, topic: &Arc<str>, partition: i32, batch: ProducerBatch, e: &Error) {
+        let done = batch.entries.len();
+        let reports = batch
+            .entries
+            .into_iter()
+            .filter_map(|entry| entry.finish(topic, partition, Err(e.clone())))
+            .collect();
+        self.finished(done, reports);
     }
 
     /// Puts a batch back at the front of its queue after a retriable failure.
@@ -293,14 +296,11 @@ impl Accumulator {
         &mut self,
         topic: &Arc<str>,
         partition: i32,
-        records: Vec<Pending>,
+        batch: ProducerBatch,
         retry_at: Instant,
     ) {
         let q = self.queues.entry((topic.clone(), partition)).or_default();
-        for p in records.into_iter().rev() {
-            q.bytes += p.size;
-            q.records.push_front(p);
-        }
+        q.batches.push_front(batch);
         q.in_flight = q.in_flight.saturating_sub(1);
         q.retry_at = Some(retry_at);
         q.urgent = true;
@@ -313,12 +313,6 @@ impl Accumulator {
         }
     }
 
-    /// Finishes a record with its outcome.
-    pub fn complete(&mut self, p: Pending, partition: i32, result: Result<Delivered>) {
-        let report = p.finish(partition, result);
-        self.finished(1, report.into_iter().collect());
-    }
-
     /// Counts `done` records as finished and keeps their reports for Flush.
     pub fn finished(&mut self, done: usize, reports: Vec<DeliveryReport>) {
         self.pending -= done;
@@ -329,7 +323,7 @@ impl Accumulator {
     pub fn urgent_all(&mut self) {
         self.flushing = true;
         for q in self.queues.values_mut() {
-            q.urgent = !q.records.is_empty();
+            q.urgent = !q.batches.is_empty();
         }
     }
 
@@ -343,13 +337,16 @@ impl Accumulator {
     /// Fails every queued (not in-flight) record.
     pub fn fail_all(&mut self, e: &Error) {
         self.unresolved_topics.clear();
-        let mut all: Vec<(Pending, i32)> = self.unresolved.drain(..).map(|p| (p, -1)).collect();
-        for ((_, partition), q) in self.queues.iter_mut() {
-            q.bytes = 0;
-            all.extend(q.records.take_all().map(|p| (p, *partition)));
+        for p in std::mem::take(&mut self.unresolved) {
+            let report = p.fail(e.clone());
+            self.finished(1, report.into_iter().collect());
         }
-        for (p, partition) in all {
-            self.complete(p, partition, Err(e.clone()));
+        let mut all = Vec::new();
+        for ((topic, partition), q) in self.queues.iter_mut() {
+            all.extend(q.batches.drain(..).map(|b| (topic.clone(), *partition, b)));
+        }
+        for (topic, partition, batch) in all {
+            self.fail_batch(&topic, partition, batch, e);
         }
     }
 }
@@ -358,6 +355,7 @@ impl Accumulator {
 mod tests {
     use super::*;
     use crate::kafka::cluster::PartitionInfo;
+    use crate::kafka::records::record_size;
     use bytes::Bytes;
 
     fn topic(n: usize) -> TopicInfo {
@@ -374,31 +372,51 @@ mod tests {
         }
     }
 
+    fn limits(batch_bytes: usize, max_in_flight: u32) -> Limits {
+        Limits {
+            batch_bytes,
+            max_in_flight,
+            delivery_timeout: Duration::from_secs(60),
+            max_block: Duration::from_secs(1),
+        }
+    }
+
+    fn record(key: Option<&str>) -> OutRecord {
+        OutRecord {
+            key: key.map(|k| Bytes::from(k.to_string())),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: vec![],
+            timestamp: 0,
+        }
+    }
+
+    /// Batch bytes that hold exactly `n` of these records.
+    fn holding(n: usize) -> usize {
+        61 + n * record_size(&record(None))
+    }
+
     fn pending(id: u64, key: Option<&str>, partition: Option<i32>, now: Instant) -> Pending {
+        let record = record(key);
         Pending {
             id,
             topic: Arc::from("t"),
             partition,
-            record: OutRecord {
-                key: key.map(|k| Bytes::from(k.to_string())),
-                value: Some(Bytes::from_static(b"v")),
-                headers: vec![],
-                timestamp: 0,
-            },
-            size: 100,
+            size: record_size(&record),
+            record,
             enqueued: now,
-            deadline: now + Duration::from_secs(60),
-            metadata_deadline: now + Duration::from_secs(1),
-            attempts: 0,
             completion: Completion::Report,
         }
+    }
+
+    fn ids(b: &ReadyBatch) -> Vec<u64> {
+        b.batch.entries.iter().map(|e| e.id).collect()
     }
 
     #[test]
     fn linger_then_ready_in_order_one_batch_in_flight() {
         let now = Instant::now();
         let t = topic(3);
-        let mut acc = Accumulator::new(1_000_000, 1);
+        let mut acc = Accumulator::new(limits(1_000_000, 1));
         for i in 0..5 {
             acc.push(pending(i, None, Some(1), now), Some(&t), false);
         }
@@ -408,24 +426,25 @@ mod tests {
         assert_eq!(next, Some(now + linger));
         let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
         assert_eq!(ready.len(), 1);
-        let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
-        assert_eq!(ids, [0, 1, 2, 3, 4]);
+        assert_eq!(ids(&ready[0]), [0, 1, 2, 3, 4]);
         // While in flight, new records for the partition wait.
         acc.push(pending(9, None, Some(1), now), Some(&t), true);
         assert!(acc.ready(now + linger, linger, |_, _| 1).0.is_empty());
         // A retry puts the batch back before the newer record.
         let batch = ready.into_iter().next().unwrap();
-        acc.requeue(&batch.topic, 1, batch.records, now);
+        acc.requeue(&batch.topic, 1, batch.batch, now);
         let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
-        let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
-        assert_eq!(ids, [0, 1, 2, 3, 4, 9]);
+        assert_eq!(ids(&ready[0]), [0, 1, 2, 3, 4]);
+        acc.release(&ready[0].topic, 1);
+        let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
+        assert_eq!(ids(&ready[0]), [9]);
     }
 
     #[test]
     fn max_in_flight_pipelines_batches_of_a_partition() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(250, 2);
+        let mut acc = Accumulator::new(limits(holding(2), 2));
         for i in 0..6 {
             acc.push(pending(i, None, Some(0), now), Some(&t), true);
         }
@@ -436,25 +455,30 @@ mod tests {
         assert!(acc.ready(now, linger, |_, _| 1).0.is_empty(), "not a third");
         acc.release(&first[0].topic, 0);
         let third = acc.ready(now, linger, |_, _| 1).0;
-        let ids: Vec<u64> = [&first, &second, &third]
+        let all: Vec<u64> = [&first, &second, &third]
             .iter()
-            .flat_map(|b| b[0].records.iter().map(|p| p.id))
+            .flat_map(|b| ids(&b[0]))
             .collect();
-        assert_eq!(ids, [0, 1, 2, 3, 4, 5], "in order");
+        assert_eq!(all, [0, 1, 2, 3, 4, 5], "in order");
     }
 
     #[test]
     fn batch_size_limits_a_batch() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(250, 1);
-        for i in 0..5 {
-            acc.push(pending(i, None, None, now), Some(&t), false);
-        }
+        let mut acc = Accumulator::new(limits(holding(2), 1));
+        let wakes: Vec<bool> = (0..5)
+            .map(|i| acc.push(pending(i, None, None, now), Some(&t), false))
+            .collect();
+        assert_eq!(
+            wakes,
+            [true, false, true, false, true],
+            "the sender hears of each new batch, not of every record"
+        );
         let (ready, _, _) = acc.ready(now, Duration::from_secs(10), |_, _| 1);
         assert_eq!(
-            ready[0].records.len(),
-            2,
+            ids(&ready[0]),
+            [0, 1],
             "full batches go without waiting for linger"
         );
     }
@@ -463,7 +487,7 @@ mod tests {
     fn keys_use_murmur2_and_bad_partitions_fail() {
         let now = Instant::now();
         let t = topic(6);
-        let mut acc = Accumulator::new(1_000_000, 1);
+        let mut acc = Accumulator::new(limits(1_000_000, 1));
         acc.push(pending(1, Some("key-1"), None, now), Some(&t), true);
         acc.push(pending(2, None, Some(6), now), Some(&t), true);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
@@ -477,20 +501,19 @@ mod tests {
     fn records_waiting_for_metadata_are_not_overtaken() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(1_000_000, 1);
+        let mut acc = Accumulator::new(limits(1_000_000, 1));
         acc.push(pending(1, None, Some(0), now), None, false);
         // Metadata arrived: a later record must still queue behind the first.
         acc.push(pending(2, None, Some(0), now), Some(&t), false);
         acc.resolve(|_| Some(Arc::new(topic(1))), |_| None, now);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
-        let ids: Vec<u64> = ready[0].records.iter().map(|p| p.id).collect();
-        assert_eq!(ids, [1, 2]);
+        assert_eq!(ids(&ready[0]), [1, 2]);
     }
 
     #[test]
     fn unknown_topics_fail_after_max_block() {
         let now = Instant::now();
-        let mut acc = Accumulator::new(1_000_000, 1);
+        let mut acc = Accumulator::new(limits(1_000_000, 1));
         acc.push(pending(1, None, None, now), None, false);
         assert_eq!(acc.resolve(|_| None, |_| Some(3), now), ["t"]);
         assert!(acc
@@ -498,6 +521,20 @@ mod tests {
             .is_empty());
         let r = acc.reports.pop_front().unwrap();
         assert!(matches!(r.result, Err(Error::UnknownTopic { .. })));
+        assert_eq!(acc.pending, 0);
+    }
+
+    #[test]
+    fn batches_past_the_delivery_timeout_fail_whole() {
+        let now = Instant::now();
+        let t = topic(1);
+        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        acc.push(pending(1, None, Some(0), now), Some(&t), false);
+        acc.push(pending(2, None, Some(0), now), Some(&t), false);
+        let later = now + Duration::from_secs(61);
+        assert!(acc.ready(later, Duration::ZERO, |_, _| 1).0.is_empty());
+        let failed: Vec<u64> = acc.reports.drain(..).map(|r| r.id).collect();
+        assert_eq!(failed, [1, 2]);
         assert_eq!(acc.pending, 0);
     }
 }

@@ -4,7 +4,7 @@
 //! (`max.in.flight.requests.per.connection` allows more, without that guarantee).
 
 mod accumulator;
-mod chunked;
+mod batch;
 mod sender;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +17,8 @@ use tokio::sync::{oneshot, Notify};
 use super::cluster::Cluster;
 use super::error::{Error, Result};
 use super::records::{record_size, OutRecord, BATCH_OVERHEAD};
-use accumulator::{Accumulator, Completion, Pending};
+use accumulator::{Accumulator, Limits, Pending};
+use batch::Completion;
 
 /// A record to produce.
 #[derive(Debug, Clone, Default)]
@@ -81,14 +82,14 @@ fn now_ms() -> i64 {
 impl Producer {
     /// Starts the sender on the current runtime.
     pub fn start(cluster: Arc<Cluster>) -> Producer {
+        let config = &cluster.config;
         let shared = Arc::new(Shared {
-            acc: Mutex::new(Accumulator::new(
-                cluster
-                    .config
-                    .batch_size
-                    .min(cluster.config.message_max_bytes),
-                cluster.config.max_in_flight,
-            )),
+            acc: Mutex::new(Accumulator::new(Limits {
+                batch_bytes: config.batch_size.min(config.message_max_bytes),
+                max_in_flight: config.max_in_flight,
+                delivery_timeout: Duration::from_millis(config.delivery_timeout_ms),
+                max_block: Duration::from_millis(config.max_block_ms),
+            })),
             cluster,
             wake: Notify::new(),
             finished: Notify::new(),
@@ -127,7 +128,6 @@ impl Producer {
             });
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
         let topic = self.shared.cluster.topic(&record.topic);
         let mut acc = self.shared.acc.lock().unwrap();
         let pending = Pending {
@@ -136,10 +136,7 @@ impl Producer {
             partition: record.partition,
             record: out,
             size,
-            enqueued: now,
-            deadline: now + Duration::from_millis(config.delivery_timeout_ms),
-            metadata_deadline: now + Duration::from_millis(config.max_block_ms),
-            attempts: 0,
+            enqueued: Instant::now(),
             completion,
         };
         let wake = acc.push(pending, topic.as_deref(), urgent);

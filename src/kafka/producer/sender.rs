@@ -13,7 +13,6 @@ use kafka_protocol::protocol::StrBytes;
 use super::accumulator::ReadyBatch;
 use super::{Delivered, Shared};
 use crate::kafka::error::{Error, Result};
-use crate::kafka::records::{encode_batch, OutRecord};
 
 pub async fn run(shared: Arc<Shared>) {
     let config = shared.cluster.config.clone();
@@ -104,9 +103,8 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
     let config = &shared.cluster.config;
     let mut encoded = Vec::with_capacity(batches.len());
     let mut sendable = Vec::with_capacity(batches.len());
-    for b in batches {
-        let refs: Vec<&OutRecord> = b.records.iter().map(|p| &p.record).collect();
-        match encode_batch(&refs, config.compression) {
+    for mut b in batches {
+        match b.batch.seal(config.compression) {
             Ok(bytes) => {
                 encoded.push((b.topic.clone(), b.partition, bytes));
                 sendable.push(b);
@@ -144,21 +142,13 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
         for b in sendable {
             match &result {
                 Ok(()) => {
-                    let ts = b.records.first().map_or(0, |p| p.record.timestamp);
-                    let delivered = |_: usize| Delivered {
-                        topic: b.topic.to_string(),
-                        partition: b.partition,
+                    let (topic, partition) = (b.topic.clone(), b.partition);
+                    complete_batch(&shared, b, Ok(()), |_, ts| Delivered {
+                        topic: topic.to_string(),
+                        partition,
                         offset: -1,
                         timestamp_ms: ts,
-                    };
-                    complete_batch(
-                        &shared,
-                        b.topic.clone(),
-                        b.partition,
-                        b.records,
-                        Ok(()),
-                        delivered,
-                    );
+                    });
                 }
                 Err(e) => retry_or_fail(&shared, b, e.clone()),
             }
@@ -207,40 +197,37 @@ fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<Rea
         let base = part.base_offset;
         let log_append = part.log_append_time_ms;
         let (topic, partition) = (b.topic.clone(), b.partition);
-        let timestamps: Vec<i64> = b.records.iter().map(|p| p.record.timestamp).collect();
-        complete_batch(shared, topic.clone(), partition, b.records, Ok(()), |i| {
-            Delivered {
-                topic: topic.to_string(),
-                partition,
-                offset: base + i as i64,
-                timestamp_ms: if log_append >= 0 {
-                    log_append
-                } else {
-                    timestamps[i]
-                },
-            }
+        complete_batch(shared, b, Ok(()), |i, ts| Delivered {
+            topic: topic.to_string(),
+            partition,
+            offset: base + i as i64,
+            timestamp_ms: if log_append >= 0 { log_append } else { ts },
         });
     }
 }
 
 fn complete_batch(
     shared: &Shared,
-    topic: Arc<str>,
-    partition: i32,
-    records: Vec<super::accumulator::Pending>,
+    b: ReadyBatch,
     result: Result<()>,
-    delivered: impl Fn(usize) -> Delivered,
+    delivered: impl Fn(usize, i64) -> Delivered,
 ) {
-    // Outcomes are built, and the records dropped, outside the accumulator lock: the 1C thread
+    // Outcomes are built, and the batch dropped, outside the accumulator lock: the 1C thread
     // takes that lock for every ProduceAsync and would otherwise wait for a whole batch.
-    let done = records.len();
+    let ReadyBatch {
+        topic,
+        partition,
+        batch,
+        ..
+    } = b;
+    let done = batch.entries.len();
     let mut reports = Vec::new();
-    for (i, p) in records.into_iter().enumerate() {
+    for (i, entry) in batch.entries.into_iter().enumerate() {
         let r = match &result {
-            Ok(()) => Ok(delivered(i)),
+            Ok(()) => Ok(delivered(i, entry.timestamp)),
             Err(e) => Err(e.clone()),
         };
-        if let Some(report) = p.finish(partition, r) {
+        if let Some(report) = entry.finish(&topic, partition, r) {
             reports.push(report);
         }
     }
@@ -253,10 +240,7 @@ fn complete_batch(
 }
 
 fn finish_batch(shared: &Shared, b: ReadyBatch, result: Result<()>) {
-    let (topic, partition) = (b.topic.clone(), b.partition);
-    complete_batch(shared, topic, partition, b.records, result, |_| {
-        unreachable_delivery()
-    });
+    complete_batch(shared, b, result, |_, _| unreachable_delivery());
 }
 
 fn unreachable_delivery() -> Delivered {
@@ -273,22 +257,19 @@ fn unreachable_delivery() -> Delivered {
 fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
     let config = &shared.cluster.config;
     let now = Instant::now();
-    let attempts = b.records.first().map_or(0, |p| p.attempts) + 1;
-    let expired = b.records.iter().any(|p| now >= p.deadline);
+    b.batch.attempts += 1;
+    let expired = now >= b.batch.created + Duration::from_millis(config.delivery_timeout_ms);
     if e.is_retriable()
-        && attempts <= config.retries
+        && b.batch.attempts <= config.retries
         && !expired
         && !shared.closed.load(Ordering::SeqCst)
     {
-        for p in &mut b.records {
-            p.attempts = attempts;
-        }
         let retry_at = now + Duration::from_millis(config.retry_backoff_ms);
         shared
             .acc
             .lock()
             .unwrap()
-            .requeue(&b.topic, b.partition, b.records, retry_at);
+            .requeue(&b.topic, b.partition, b.batch, retry_at);
         // A leader move or a dead broker: the next round refreshes metadata.
         shared.cluster.mark_stale();
     } else {

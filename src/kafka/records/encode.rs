@@ -56,49 +56,101 @@ pub fn record_size(r: &OutRecord) -> usize {
     body + varint_len(body as i64)
 }
 
-/// Encodes `records` as one batch with base offset 0 (the broker assigns offsets).
-pub fn encode_batch(records: &[&OutRecord], compression: Compression) -> Result<Bytes> {
-    let base_ts = records.iter().map(|r| r.timestamp).min().unwrap_or(0);
-    let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
-    let mut body = BytesMut::with_capacity(records.iter().map(|r| record_size(r)).sum());
-    for (i, r) in records.iter().enumerate() {
-        let ts_delta = r.timestamp - base_ts;
-        let len = body_len(r, ts_delta, i as i64);
-        put_varint(&mut body, len as i64);
-        body.put_i8(0);
-        put_varint(&mut body, ts_delta);
-        put_varint(&mut body, i as i64);
-        put_bytes(&mut body, &r.key);
-        put_bytes(&mut body, &r.value);
-        put_varint(&mut body, r.headers.len() as i64);
-        for (k, v) in &r.headers {
-            put_varint(&mut body, k.len() as i64);
-            body.put_slice(k.as_bytes());
-            put_bytes(&mut body, v);
+/// A batch encoded as records arrive, so a queued record costs its encoded bytes and nothing
+/// else: no per-record struct to move around, and sending adds only the header and the CRC.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    /// Header space, then the records.
+    buf: BytesMut,
+    count: i32,
+    base_ts: i64,
+    max_ts: i64,
+}
+
+impl BatchBuilder {
+    /// `capacity`: the record bytes expected, allocated at once.
+    pub fn new(capacity: usize) -> BatchBuilder {
+        let mut buf = BytesMut::with_capacity(BATCH_OVERHEAD + capacity);
+        buf.put_bytes(0, BATCH_OVERHEAD);
+        BatchBuilder {
+            buf,
+            count: 0,
+            base_ts: 0,
+            max_ts: 0,
         }
     }
-    let payload = if compression == Compression::None {
-        body.freeze()
-    } else {
-        Bytes::from(compress(compression, &body)?)
-    };
 
-    let mut out = BytesMut::with_capacity(BATCH_OVERHEAD + payload.len());
-    out.put_i64(0); // base offset
-    out.put_i32((BATCH_OVERHEAD - 12 + payload.len()) as i32); // batch length
-    out.put_i32(-1); // partition leader epoch
-    out.put_i8(2); // magic
-    out.put_u32(0); // crc, filled below
-    out.put_i16(compression.attribute());
-    out.put_i32(records.len() as i32 - 1); // last offset delta
-    out.put_i64(base_ts);
-    out.put_i64(max_ts);
-    out.put_i64(-1); // producer id
-    out.put_i16(-1); // producer epoch
-    out.put_i32(-1); // base sequence
-    out.put_i32(records.len() as i32);
-    out.put_slice(&payload);
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    Ok(out.freeze())
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Encoded bytes so far, the header included.
+    pub fn size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends a record; timestamps are deltas from the first record's, as the format says.
+    pub fn append(&mut self, r: &OutRecord) {
+        if self.count == 0 {
+            self.base_ts = r.timestamp;
+            self.max_ts = r.timestamp;
+        }
+        self.max_ts = self.max_ts.max(r.timestamp);
+        let ts_delta = r.timestamp - self.base_ts;
+        let offset_delta = self.count as i64;
+        let body = &mut self.buf;
+        put_varint(body, body_len(r, ts_delta, offset_delta) as i64);
+        body.put_i8(0);
+        put_varint(body, ts_delta);
+        put_varint(body, offset_delta);
+        put_bytes(body, &r.key);
+        put_bytes(body, &r.value);
+        put_varint(body, r.headers.len() as i64);
+        for (k, v) in &r.headers {
+            put_varint(body, k.len() as i64);
+            body.put_slice(k.as_bytes());
+            put_bytes(body, v);
+        }
+        self.count += 1;
+    }
+
+    /// The finished batch, base offset 0 (the broker assigns offsets).
+    pub fn finish(self, compression: Compression) -> Result<Bytes> {
+        let mut out = if compression == Compression::None {
+            self.buf
+        } else {
+            let payload = compress(compression, &self.buf[BATCH_OVERHEAD..])?;
+            let mut out = BytesMut::with_capacity(BATCH_OVERHEAD + payload.len());
+            out.put_bytes(0, BATCH_OVERHEAD);
+            out.put_slice(&payload);
+            out
+        };
+        let batch_len = (out.len() - 12) as i32;
+        let mut h = &mut out[..BATCH_OVERHEAD];
+        h.put_i64(0); // base offset
+        h.put_i32(batch_len);
+        h.put_i32(-1); // partition leader epoch
+        h.put_i8(2); // magic
+        h.put_u32(0); // crc, filled below
+        h.put_i16(compression.attribute());
+        h.put_i32(self.count - 1); // last offset delta
+        h.put_i64(self.base_ts);
+        h.put_i64(self.max_ts);
+        h.put_i64(-1); // producer id
+        h.put_i16(-1); // producer epoch
+        h.put_i32(-1); // base sequence
+        h.put_i32(self.count);
+        let crc = crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        Ok(out.freeze())
+    }
+}
+
+/// Encodes `records` as one batch.
+pub fn encode_batch(records: &[&OutRecord], compression: Compression) -> Result<Bytes> {
+    let mut b = BatchBuilder::new(records.iter().map(|r| record_size(r)).sum());
+    for r in records {
+        b.append(r);
+    }
+    b.finish(compression)
 }

@@ -1,0 +1,170 @@
+//! One partition's batch: records are encoded into it as they are queued, and it is sent (and
+//! resent on a retry) as the same bytes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::{Delivered, DeliveryReport};
+use crate::kafka::config::Compression;
+use crate::kafka::error::Result;
+use crate::kafka::records::{BatchBuilder, OutRecord};
+
+/// Initial room for a batch's records; it grows to batch.size only when records come that fast.
+const INITIAL_BYTES: usize = 16 * 1024;
+
+/// How a record's outcome reaches its producer.
+pub enum Completion {
+    /// Kept for the next flush (ProduceAsync).
+    Report,
+    /// Someone awaits it (Produce, ProduceBatch).
+    Waiter(oneshot::Sender<Result<Delivered>>),
+}
+
+/// What is kept per record beside its encoded bytes.
+pub struct Entry {
+    pub id: u64,
+    pub timestamp: i64,
+    pub completion: Completion,
+}
+
+enum Body {
+    /// Still taking records.
+    Open(BatchBuilder),
+    /// Sent at least once: a retry sends exactly these bytes again.
+    Sealed(Bytes),
+}
+
+pub struct ProducerBatch {
+    body: Body,
+    pub entries: Vec<Entry>,
+    /// When its first record was queued: linger.ms and delivery.timeout.ms count from here.
+    pub created: Instant,
+    pub attempts: u32,
+}
+
+impl ProducerBatch {
+    pub fn new(created: Instant, first_record: usize, limit: usize) -> ProducerBatch {
+        ProducerBatch {
+            body: Body::Open(BatchBuilder::new(
+                first_record.max(INITIAL_BYTES.min(limit)),
+            )),
+            entries: Vec::new(),
+            created,
+            attempts: 0,
+        }
+    }
+
+    /// Encoded bytes (header included); a sealed batch counts as full.
+    pub fn size(&self) -> usize {
+        match &self.body {
+            Body::Open(b) => b.size(),
+            Body::Sealed(b) => b.len(),
+        }
+    }
+
+    /// Whether `record_size` more bytes fit under `limit` (an empty batch takes any record).
+    pub fn fits(&self, record_size: usize, limit: usize) -> bool {
+        match &self.body {
+            Body::Open(b) => b.count() == 0 || b.size() + record_size <= limit,
+            Body::Sealed(_) => false,
+        }
+    }
+
+    /// Appends a record; the caller checked `fits`.
+    pub fn append(&mut self, record: &OutRecord, id: u64, completion: Completion) {
+        if let Body::Open(b) = &mut self.body {
+            b.append(record);
+            self.entries.push(Entry {
+                id,
+                timestamp: record.timestamp,
+                completion,
+            });
+        }
+    }
+
+    /// The bytes to send; the first call finishes the encoding.
+    pub fn seal(&mut self, compression: Compression) -> Result<Bytes> {
+        if let Body::Open(b) = &mut self.body {
+            let builder = std::mem::replace(b, BatchBuilder::new(0));
+            self.body = Body::Sealed(builder.finish(compression)?);
+        }
+        match &self.body {
+            Body::Sealed(bytes) => Ok(bytes.clone()),
+            Body::Open(_) => unreachable!("sealed above"),
+        }
+    }
+}
+
+impl Entry {
+    /// Hands the outcome to a waiting caller, or returns the report Flush will give out.
+    pub fn finish(
+        self,
+        topic: &Arc<str>,
+        partition: i32,
+        result: Result<Delivered>,
+    ) -> Option<DeliveryReport> {
+        match self.completion {
+            Completion::Waiter(tx) => {
+                let _ = tx.send(result);
+                None
+            }
+            Completion::Report => Some(DeliveryReport {
+                id: self.id,
+                topic: topic.clone(),
+                partition,
+                result,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::records::{decode_batches, record_size};
+
+    fn record(ts: i64, value: &str) -> OutRecord {
+        OutRecord {
+            key: None,
+            value: Some(Bytes::from(value.repeat(100))),
+            headers: vec![],
+            timestamp: ts,
+        }
+    }
+
+    #[test]
+    fn encodes_as_queued_and_resends_the_same_bytes() {
+        let r = record(1000, "a");
+        let size = record_size(&r);
+        let mut b = ProducerBatch::new(Instant::now(), size, 2 * size + 61);
+        assert!(b.fits(size, 2 * size + 61));
+        b.append(&r, 1, Completion::Report);
+        assert!(b.fits(size, 2 * size + 61));
+        b.append(&record(990, "b"), 2, Completion::Report);
+        assert!(!b.fits(size, 2 * size + 61), "the limit holds");
+        let first = b.seal(Compression::None).unwrap();
+        assert!(!b.fits(1, usize::MAX), "sealed batches take nothing more");
+        assert_eq!(
+            b.seal(Compression::None).unwrap(),
+            first,
+            "a retry resends it"
+        );
+        let batches = decode_batches(first).unwrap();
+        let values: Vec<_> = batches
+            .iter()
+            .flat_map(|b| b.records.iter())
+            .map(|r| (r.timestamp, r.value.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (1000, Bytes::from("a".repeat(100))),
+                (990, Bytes::from("b".repeat(100)))
+            ],
+            "an earlier timestamp after the first is a negative delta"
+        );
+    }
+}
