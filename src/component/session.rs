@@ -202,6 +202,13 @@ impl Session {
     }
 
     pub fn poll(&mut self, timeout_ms: u64) -> Result<Option<Message>, CallError> {
+        let ready = self
+            .consumer()?
+            .poll_one_now()
+            .map_err(|e| from_kafka(&e))?;
+        if ready.is_some() || timeout_ms == 0 {
+            return Ok(ready);
+        }
         Ok(self.take(1, timeout_ms)?.pop())
     }
 

@@ -32,7 +32,8 @@ pub struct TopicInfo {
 struct Metadata {
     brokers: HashMap<i32, String>,
     controller: i32,
-    topics: HashMap<String, Arc<TopicInfo>>,
+    /// Looked up for every produced record: a fast hasher.
+    topics: foldhash::HashMap<String, Arc<TopicInfo>>,
     /// Topics the last refresh reported missing, with the broker's error code.
     missing: HashMap<String, i16>,
     refreshed: Option<Instant>,

@@ -129,13 +129,15 @@ static void json_wstr(FILE* f, const WCHAR_T* w, size_t n) {
 /* Live allocations in an open-addressing set; every pointer handed over must come back once. */
 static lock_t mem_lock;
 static void** live = NULL;
-static size_t live_cap = 0, live_count = 0;
+/* live_used counts tombstones too: a table full of them would make every probe endless. */
+static size_t live_cap = 0, live_count = 0, live_used = 0;
 static unsigned long long n_allocs = 0, n_frees = 0, n_bad_frees = 0;
 
 static size_t slot_of(void* p, size_t cap) { return ((uintptr_t)p >> 4) * 2654435761u % cap; }
 
 static void live_grow(void) {
-    size_t cap = live_cap ? live_cap * 2 : 1024;
+    /* Rehash: drops tombstones, and doubles only when live entries need it. */
+    size_t cap = !live_cap ? 1024 : (live_count + 1) * 4 > live_cap ? live_cap * 2 : live_cap;
     void** t = calloc(cap, sizeof(void*));
     for (size_t i = 0; i < live_cap; i++) {
         if (live[i] && live[i] != (void*)1) {
@@ -147,12 +149,14 @@ static void live_grow(void) {
     free(live);
     live = t;
     live_cap = cap;
+    live_used = live_count;
 }
 
 static void live_add(void* p) {
-    if ((live_count + 1) * 2 > live_cap) live_grow();
+    if ((live_used + 1) * 2 > live_cap) live_grow();
     size_t j = slot_of(p, live_cap);
     while (live[j] && live[j] != (void*)1) j = (j + 1) % live_cap;
+    if (!live[j]) live_used++;
     live[j] = p;
     live_count++;
 }

@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::state::{record_bytes, ConsumedRecord, Phase, Tp};
 use super::Inner;
 use crate::kafka::records::decode_batches;
+use crate::kafka::Config;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 
@@ -24,10 +25,14 @@ struct Target {
     epoch: u64,
 }
 
+/// Bytes of records waiting for Poll at which prefetching stops.
+pub fn queue_cap(config: &Config) -> usize {
+    (config.fetch_max_bytes as usize).max(1 << 20)
+}
+
 pub async fn run(inner: Arc<Inner>) {
     let config = inner.cluster.config.clone();
-    // Stop prefetching once this much is waiting for Poll.
-    let queue_cap = (config.fetch_max_bytes as usize).max(1 << 20);
+    let queue_cap = queue_cap(&config);
     let backoff = Duration::from_millis(config.retry_backoff_ms.max(50));
     loop {
         let wake = inner.fetch_wake.notified();
@@ -203,6 +208,7 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
     let mut aborting: HashSet<i64> = HashSet::new();
     let mut records = Vec::new();
     let mut next = target.offset;
+    let topic: Arc<str> = Arc::from(target.tp.0.as_str());
     for batch in batches {
         for (pid, first) in &aborted {
             if *first <= batch.last_offset {
@@ -223,7 +229,7 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
                 continue;
             }
             records.push(ConsumedRecord {
-                topic: target.tp.0.clone(),
+                topic: topic.clone(),
                 partition: target.tp.1,
                 offset: r.offset,
                 key: r.key,

@@ -101,6 +101,26 @@ impl Consumer {
     /// Up to `max` records that have already arrived; never waits, so the caller needs no
     /// runtime (Poll from 1C takes this path whenever records are buffered).
     pub fn poll_now(&self, max: usize) -> Result<Vec<ConsumedRecord>> {
+        let mut out = Vec::new();
+        self.take_now(|st| {
+            while out.len() < max {
+                match st.take() {
+                    Some(r) => out.push(r),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// `poll_now` for one record, without a Vec per call.
+    pub fn poll_one_now(&self) -> Result<Option<ConsumedRecord>> {
+        let mut out = None;
+        self.take_now(|st| out = st.take())?;
+        Ok(out)
+    }
+
+    fn take_now(&self, take: impl FnOnce(&mut State)) -> Result<()> {
         let mut st = self.inner.state.lock().unwrap();
         self.touch(&mut st);
         if let Some(e) = st.error.take() {
@@ -109,18 +129,17 @@ impl Consumer {
         if st.phase == Phase::Closed {
             return Err(Error::Closed);
         }
-        let mut out = Vec::new();
-        while out.len() < max {
-            match st.take() {
-                Some(r) => out.push(r),
-                None => break,
-            }
-        }
+        let before = st.queued_bytes;
+        take(&mut st);
+        // The fetcher waits while the queue is full; it hears once, when the queue falls below
+        // half (a wake-up per record would cost a thread switch each).
+        let low = fetcher::queue_cap(&self.inner.cluster.config) / 2;
+        let wake = before >= low && st.queued_bytes < low;
         drop(st);
-        if !out.is_empty() {
+        if wake {
             self.inner.fetch_wake.notify_one();
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The next record, waiting up to `timeout`; `Ok(None)` when none came.
@@ -221,7 +240,7 @@ impl Consumer {
                 let queued = st
                     .queue
                     .iter()
-                    .find(|r| r.topic == *t && r.partition == *p)
+                    .find(|r| *r.topic == **t && r.partition == *p)
                     .map(|r| r.offset);
                 let position = queued.or(s.fetch);
                 PartitionState {

@@ -2,6 +2,7 @@
 //! membership, assigned partitions with their positions, and fetched records not yet handed out.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,7 +14,8 @@ pub type Tp = (String, i32);
 /// A record handed to the application.
 #[derive(Debug, Clone)]
 pub struct ConsumedRecord {
-    pub topic: String,
+    /// Shared by the records of one fetched partition: no allocation per record.
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Bytes>,
@@ -102,7 +104,7 @@ impl State {
         let assigned = &self.assigned;
         let mut dropped = 0;
         self.queue.retain(|r| {
-            let keep = assigned.contains_key(&(r.topic.clone(), r.partition));
+            let keep = assigned.contains_key(&(r.topic.to_string(), r.partition));
             if !keep {
                 dropped += record_bytes(r);
             }
@@ -115,7 +117,7 @@ impl State {
     pub fn purge(&mut self, tp: &Tp) {
         let mut dropped = 0;
         self.queue.retain(|r| {
-            let keep = !(r.topic == tp.0 && r.partition == tp.1);
+            let keep = !(*r.topic == *tp.0 && r.partition == tp.1);
             if !keep {
                 dropped += record_bytes(r);
             }
@@ -128,9 +130,9 @@ impl State {
     pub fn take(&mut self) -> Option<ConsumedRecord> {
         let r = self.queue.pop_front()?;
         self.queued_bytes -= record_bytes(&r);
-        let same = matches!(&self.last_taken, Some((t, p)) if *p == r.partition && *t == r.topic);
+        let same = matches!(&self.last_taken, Some((t, p)) if *p == r.partition && **t == *r.topic);
         if !same {
-            self.last_taken = Some((r.topic.clone(), r.partition));
+            self.last_taken = Some((r.topic.to_string(), r.partition));
         }
         if let Some(p) = self
             .last_taken

@@ -1,7 +1,9 @@
 //! Per-partition queues of batches waiting to be sent, and the rules for when a batch is ready:
 //! `linger.ms` elapsed, `batch.size` reached, or someone is waiting (sync send, flush).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
