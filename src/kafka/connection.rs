@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +26,9 @@ struct Shared {
     alive: AtomicBool,
     /// Why the connection died, for the errors of later requests.
     death: Mutex<Option<String>>,
+    /// Frames handed to the writer task and not fully written yet; while there are any, new
+    /// frames queue behind them.
+    queued: Mutex<usize>,
 }
 
 impl Shared {
@@ -59,9 +63,61 @@ impl Shared {
     }
 }
 
+/// Where request frames go, in order.
+struct Outbox {
+    shared: Arc<Shared>,
+    /// Plain TCP: the requesting task writes its frame itself when nothing is queued, saving
+    /// a switch to the writer task (and, from the 1C thread, a wake-up of a runtime thread).
+    direct: Option<Arc<OwnedWriteHalf>>,
+    /// To the writer task: TLS frames, and frames behind one the socket did not take at once.
+    frames: mpsc::UnboundedSender<Bytes>,
+}
+
+impl Outbox {
+    /// Starts the writer task.
+    fn start(write: Writer, shared: Arc<Shared>) -> Outbox {
+        let (frames, rx) = mpsc::unbounded_channel();
+        let direct = match &write {
+            Writer::Tcp(w) => Some(w.clone()),
+            Writer::Stream(_) => None,
+        };
+        tokio::spawn(write_loop(write, rx, shared.clone()));
+        Outbox {
+            shared,
+            direct,
+            frames,
+        }
+    }
+
+    fn push(&self, mut frame: Bytes) -> Result<()> {
+        if !self.shared.alive.load(Ordering::SeqCst) {
+            return Err(self.shared.disconnected());
+        }
+        let mut queued = self.shared.queued.lock().unwrap();
+        if let (Some(w), 0) = (&self.direct, *queued) {
+            // Non-blocking, so a caller that gives up can never leave half a frame behind.
+            match w.try_write(&frame) {
+                Ok(n) if n == frame.len() => return Ok(()),
+                Ok(n) => frame = frame.slice(n..),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    drop(queued);
+                    self.shared.kill(format!("write failed: {e}"));
+                    return Err(self.shared.disconnected());
+                }
+            }
+        }
+        *queued += 1;
+        drop(queued);
+        self.frames
+            .send(frame)
+            .map_err(|_| self.shared.disconnected())
+    }
+}
+
 pub struct Connection {
     shared: Arc<Shared>,
-    frames: mpsc::UnboundedSender<Bytes>,
+    outbox: Outbox,
     next_correlation: AtomicI32,
     client_id: StrBytes,
     request_timeout: Duration,
@@ -93,7 +149,8 @@ impl Connection {
         match tls {
             None => {
                 let (read, write) = stream.into_split();
-                Self::start(addr, read, write, client_id, request_timeout).await
+                let write = Arc::new(write);
+                Self::start(addr, read, Writer::Tcp(write), client_id, request_timeout).await
             }
             Some(tls) => {
                 let stream =
@@ -107,35 +164,44 @@ impl Connection {
                             ),
                         })??;
                 let (read, write) = tokio::io::split(stream);
-                Self::start(addr, read, write, client_id, request_timeout).await
+                let write: BoxedWrite = Box::new(write);
+                Self::start(
+                    addr,
+                    read,
+                    Writer::Stream(write),
+                    client_id,
+                    request_timeout,
+                )
+                .await
             }
         }
     }
 
     /// Starts the reader and writer tasks on a connected stream and negotiates versions.
-    async fn start<R, W>(
+    async fn start<R>(
         addr: &str,
         read: R,
-        write: W,
+        write: Writer,
         client_id: &str,
         request_timeout: Duration,
     ) -> Result<Arc<Connection>>
     where
         R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
     {
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
+            queued: Mutex::new(0),
         });
-        let (frames, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(write, rx, shared.clone()));
+        let outbox = Outbox::start(write, shared.clone());
+        // Most responses arrive in one read with their size prefix.
+        let read = BufReader::with_capacity(64 * 1024, read);
         tokio::spawn(read_loop(read, shared.clone()));
         let conn = Arc::new(Connection {
             shared,
-            frames,
+            outbox,
             next_correlation: AtomicI32::new(1),
             client_id: StrBytes::from_string(client_id.to_string()),
             request_timeout,
@@ -233,12 +299,7 @@ impl Connection {
     }
 
     fn push(&self, frame: Bytes) -> Result<()> {
-        if !self.is_alive() {
-            return Err(self.shared.disconnected());
-        }
-        self.frames
-            .send(frame)
-            .map_err(|_| self.shared.disconnected())
+        self.outbox.push(frame)
     }
 
     async fn send_version<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
@@ -310,9 +371,19 @@ fn proto(e: impl std::fmt::Display) -> Error {
     Error::Protocol(e.to_string())
 }
 
-/// Writes frames in order; frames queued together go out in one write.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut write: W,
+type BoxedWrite = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// The connection's write side as the writer task holds it.
+enum Writer {
+    /// Shared with `Connection::push`, which writes directly while nothing is queued.
+    Tcp(Arc<OwnedWriteHalf>),
+    /// TLS: every frame goes through the writer task.
+    Stream(BoxedWrite),
+}
+
+/// Writes queued frames in order; frames queued together go out in one write.
+async fn write_loop(
+    mut write: Writer,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
@@ -321,24 +392,46 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if !shared.alive.load(Ordering::SeqCst) {
             break;
         }
-        let result = match rx.try_recv() {
-            Err(_) => write.write_all(&first).await,
+        let mut frames = 1;
+        let data: &[u8] = match rx.try_recv() {
+            Err(_) => &first,
             Ok(second) => {
                 batch.clear();
                 batch.extend_from_slice(&first);
                 batch.extend_from_slice(&second);
+                frames += 1;
                 while let Ok(more) = rx.try_recv() {
                     batch.extend_from_slice(&more);
+                    frames += 1;
                 }
-                write.write_all(&batch).await
+                &batch
             }
+        };
+        let result = match &mut write {
+            Writer::Tcp(w) => write_tcp(w, data).await,
+            Writer::Stream(w) => w.write_all(data).await,
         };
         if let Err(e) = result {
             shared.kill(format!("write failed: {e}"));
             break;
         }
+        *shared.queued.lock().unwrap() -= frames;
     }
-    let _ = write.shutdown().await;
+    if let Writer::Stream(w) = &mut write {
+        let _ = w.shutdown().await;
+    }
+}
+
+async fn write_tcp(w: &OwnedWriteHalf, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        w.writable().await?;
+        match w.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads size-prefixed responses and hands each to the request with its correlation id.
@@ -364,4 +457,55 @@ async fn read_loop<R: AsyncRead + Unpin>(mut read: R, shared: Arc<Shared>) {
         }
     };
     shared.kill(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A frame larger than the socket takes at once is finished by the writer task, and a
+    /// frame pushed while it is unfinished waits for it instead of landing in its middle.
+    #[tokio::test]
+    async fn frames_stay_whole_and_in_order_when_the_socket_is_full() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = client.into_split();
+        let shared = Arc::new(Shared {
+            addr: "test".into(),
+            pending: Mutex::new(HashMap::new()),
+            alive: AtomicBool::new(true),
+            death: Mutex::new(None),
+            queued: Mutex::new(0),
+        });
+        let outbox = Outbox::start(Writer::Tcp(Arc::new(write)), shared.clone());
+        let big = vec![1u8; 8 << 20];
+        let small = vec![2u8; 100];
+        let total = big.len() + small.len();
+        // The peer reads on its own thread, so room opens in the socket while this
+        // single-threaded runtime has not let the writer task run yet.
+        let server = server.into_std().unwrap();
+        server.set_nonblocking(false).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; total];
+            std::io::Read::read_exact(&mut &server, &mut got).unwrap();
+            got
+        });
+        outbox.push(Bytes::from(big.clone())).unwrap();
+        assert_eq!(
+            *shared.queued.lock().unwrap(),
+            1,
+            "the big frame's rest queued"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        outbox.push(Bytes::from(small.clone())).unwrap();
+        let got = tokio::task::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap();
+        assert!(got == [big, small].concat(), "bytes arrived out of order");
+        assert_eq!(*shared.queued.lock().unwrap(), 0);
+    }
 }

@@ -100,7 +100,8 @@ impl Producer {
         Producer { shared }
     }
 
-    fn enqueue(&self, record: Record, completion: Completion, urgent: bool) -> Result<u64> {
+    /// Queues a record; returns its id and whether the sender should look now.
+    fn enqueue(&self, record: Record, completion: Completion, urgent: bool) -> Result<(u64, bool)> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
@@ -140,23 +141,24 @@ impl Producer {
             completion,
         };
         let wake = acc.push(pending, topic.as_deref(), urgent);
-        drop(acc);
-        if wake {
-            self.shared.wake.notify_one();
-        }
-        Ok(id)
+        Ok((id, wake))
     }
 
     /// Sends one record and waits until the broker acknowledged it (sent at once, no linger).
     pub async fn send(&self, record: Record) -> Result<Delivered> {
         let (tx, rx) = oneshot::channel();
         self.enqueue(record, Completion::Waiter(tx), true)?;
+        sender::send_now(&self.shared).await;
         rx.await.unwrap_or(Err(Error::Closed))
     }
 
     /// Queues a record; its report comes from a later `flush`. Returns the delivery id.
     pub fn send_async(&self, record: Record) -> Result<u64> {
-        self.enqueue(record, Completion::Report, false)
+        let (id, wake) = self.enqueue(record, Completion::Report, false)?;
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        Ok(id)
     }
 
     /// Sends several records concurrently and waits for all; results in input order.
@@ -165,11 +167,12 @@ impl Producer {
             .into_iter()
             .map(|r| {
                 let (tx, rx) = oneshot::channel();
+                // The sender is woken once below, for all of them.
                 self.enqueue(r, Completion::Waiter(tx), false).map(|_| rx)
             })
             .collect();
         self.shared.acc.lock().unwrap().urgent_all();
-        self.shared.wake.notify_one();
+        sender::send_now(&self.shared).await;
         let mut out = Vec::with_capacity(receivers.len());
         for r in receivers {
             out.push(match r {

@@ -37,15 +37,7 @@ pub async fn run(shared: Arc<Shared>) {
                 .unwrap()
                 .resolve(|t| cluster.topic(t), |t| cluster.missing(t), now)
         };
-        let (batches, next, need_metadata) = {
-            let cluster = &shared.cluster;
-            shared.acc.lock().unwrap().ready(now, linger, |t, p| {
-                cluster
-                    .topic(t)
-                    .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
-                    .unwrap_or(-1)
-            })
-        };
+        let (batches, next, need_metadata) = take_ready(&shared, now, linger);
         finished(&shared);
         let wants_metadata = !unknown.is_empty() || need_metadata || shared.cluster.is_stale();
         if wants_metadata && last_metadata_try.is_none_or(|t| t.elapsed() >= backoff) {
@@ -66,11 +58,7 @@ pub async fn run(shared: Arc<Shared>) {
             });
         }
 
-        let mut by_broker: HashMap<i32, Vec<ReadyBatch>> = HashMap::new();
-        for b in batches {
-            by_broker.entry(b.leader).or_default().push(b);
-        }
-        for (broker, batches) in by_broker {
+        for (broker, batches) in by_broker(batches) {
             tokio::spawn(send_request(shared.clone(), broker, batches));
         }
 
@@ -84,6 +72,47 @@ pub async fn run(shared: Arc<Shared>) {
             }
             None => wake.await,
         }
+    }
+}
+
+fn take_ready(
+    shared: &Shared,
+    now: Instant,
+    linger: Duration,
+) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
+    let cluster = &shared.cluster;
+    shared.acc.lock().unwrap().ready(now, linger, |t, p| {
+        cluster
+            .topic(t)
+            .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
+            .unwrap_or(-1)
+    })
+}
+
+fn by_broker(batches: Vec<ReadyBatch>) -> HashMap<i32, Vec<ReadyBatch>> {
+    let mut out: HashMap<i32, Vec<ReadyBatch>> = HashMap::new();
+    for b in batches {
+        out.entry(b.leader).or_default().push(b);
+    }
+    out
+}
+
+/// Sends what is ready from the caller's own task (a sync Produce waits anyway): handing its
+/// record to the background sender would cost a thread wake-up before every acknowledged
+/// record. Anything it cannot do (metadata, nothing ready) is left to the sender, woken here.
+pub async fn send_now(shared: &Arc<Shared>) {
+    let linger = Duration::from_millis(shared.cluster.config.linger_ms);
+    let (batches, _, need_metadata) = take_ready(shared, Instant::now(), linger);
+    if batches.is_empty() || need_metadata {
+        shared.wake.notify_one();
+    }
+    let mut groups = by_broker(batches).into_iter();
+    let mine = groups.next();
+    for (broker, batches) in groups {
+        tokio::spawn(send_request(shared.clone(), broker, batches));
+    }
+    if let Some((broker, batches)) = mine {
+        send_request(shared.clone(), broker, batches).await;
     }
 }
 
@@ -153,7 +182,7 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
                 Err(e) => retry_or_fail(&shared, b, e.clone()),
             }
         }
-        shared.wake.notify_one();
+        wake_if_queued(&shared);
         return;
     }
 
@@ -169,7 +198,15 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
             }
         }
     }
-    shared.wake.notify_one();
+    wake_if_queued(&shared);
+}
+
+/// A finished request may let queued batches (or a retry) go. When nothing is left, as after
+/// a sync Produce, the sender sleeps on: waking it would cost a thread switch per record.
+fn wake_if_queued(shared: &Shared) {
+    if shared.acc.lock().unwrap().pending > 0 {
+        shared.wake.notify_one();
+    }
 }
 
 fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<ReadyBatch>) {
