@@ -196,8 +196,9 @@ impl Connection {
             queued: Mutex::new(0),
         });
         let outbox = Outbox::start(write, shared.clone());
-        // Most responses arrive in one read with their size prefix.
-        let read = BufReader::with_capacity(64 * 1024, read);
+        // Small responses arrive in one read with their size prefix; large ones bypass the
+        // buffer. Small, because every idle connection keeps it.
+        let read = BufReader::with_capacity(8 * 1024, read);
         tokio::spawn(read_loop(read, shared.clone()));
         let conn = Arc::new(Connection {
             shared,
