@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka1c::kafka::config::Compression;
-use kafka1c::kafka::{runtime, Client, Config, Record};
+use kafka1c::kafka::{runtime, Client, Config, Error, Record};
 use serde_json::json;
 use support::{peer, Broker};
 
@@ -173,4 +173,31 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
         );
     }
     assert_eq!(seq.len(), 1000);
+}
+
+/// A sync Produce given up by its own timeout while its request is still on the wire must not
+/// strand the partition: the next Produce goes through and nothing stays pending.
+#[test]
+fn a_produce_given_up_mid_request_leaves_its_partition_usable() {
+    let b = Broker::mock(1);
+    // Produce waits delivery.timeout.ms + 1 s at most; the broker will answer after 4 s.
+    let c = client(
+        &b,
+        json!({"delivery.timeout.ms": 500, "request.timeout.ms": 20000}),
+    );
+    let t = topic(&b, &c, 1);
+    runtime::block_on(c.produce(record(&t, 0))).unwrap();
+    assert_eq!(
+        b.command(json!({"cmd": "set_rtt", "broker": 1, "ms": 4000}))["ok"],
+        true
+    );
+    let e = runtime::block_on(c.produce(record(&t, 1))).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    b.command(json!({"cmd": "set_rtt", "broker": 1, "ms": 0}));
+    let d = runtime::block_on(c.produce(record(&t, 2))).expect("the partition is not stuck");
+    assert!(d.offset >= 1, "{d:?}");
+    assert_eq!(
+        runtime::block_on(c.flush(Duration::from_secs(10))).pending,
+        0
+    );
 }

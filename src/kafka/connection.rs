@@ -107,8 +107,8 @@ impl Outbox {
                 }
             }
         }
+        // Queued under the lock: another pusher must not get its frame in ahead of this rest.
         *queued += 1;
-        drop(queued);
         self.frames
             .send(frame)
             .map_err(|_| self.shared.disconnected())
@@ -508,5 +508,72 @@ mod tests {
             .unwrap();
         assert!(got == [big, small].concat(), "bytes arrived out of order");
         assert_eq!(*shared.queued.lock().unwrap(), 0);
+    }
+
+    /// Pushers on several threads at once (the 1C thread and runtime workers share a
+    /// connection): every frame arrives whole, each pusher's frames in its order.
+    #[test]
+    fn concurrent_pushers_never_interleave_frames() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (outbox, server, _read) = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let (read, write) = client.into_split();
+            let shared = Arc::new(Shared {
+                addr: "test".into(),
+                pending: Mutex::new(HashMap::new()),
+                alive: AtomicBool::new(true),
+                death: Mutex::new(None),
+                queued: Mutex::new(0),
+            });
+            let outbox = Arc::new(Outbox::start(Writer::Tcp(Arc::new(write)), shared));
+            (outbox, server, read)
+        });
+        const PUSHERS: u8 = 4;
+        const FRAMES: u32 = 150;
+        let reader = rt.spawn(async move {
+            let mut server = server;
+            let mut next = [0u32; PUSHERS as usize];
+            for _ in 0..PUSHERS as u32 * FRAMES {
+                let len = server.read_u32().await.unwrap() as usize;
+                let mut body = vec![0u8; len];
+                server.read_exact(&mut body).await.unwrap();
+                let (id, seq) = (body[0], u32::from_be_bytes(body[1..5].try_into().unwrap()));
+                assert!(body[5..].iter().all(|&b| b == id), "a frame was cut into");
+                assert_eq!(seq, next[id as usize], "pusher {id} out of order");
+                next[id as usize] += 1;
+            }
+        });
+        let pushers: Vec<_> = (0..PUSHERS)
+            .map(|id| {
+                let outbox = outbox.clone();
+                std::thread::spawn(move || {
+                    for seq in 0..FRAMES {
+                        let n = if seq % 10 == 0 {
+                            1 << 20
+                        } else {
+                            50 + seq as usize
+                        };
+                        let mut f = Vec::with_capacity(9 + n);
+                        f.extend_from_slice(&(5 + n as u32).to_be_bytes());
+                        f.push(id);
+                        f.extend_from_slice(&seq.to_be_bytes());
+                        f.resize(9 + n, id);
+                        outbox.push(Bytes::from(f)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for p in pushers {
+            p.join().unwrap();
+        }
+        rt.block_on(reader).unwrap();
     }
 }

@@ -34,6 +34,8 @@ pub async fn run(inner: Arc<Inner>) {
     let config = inner.cluster.config.clone();
     let queue_cap = queue_cap(&config);
     let backoff = Duration::from_millis(config.retry_backoff_ms.max(50));
+    // Stopped at the cap, prefetching starts again below half of it, when Poll wakes us.
+    let mut paused = false;
     loop {
         let wake = inner.fetch_wake.notified();
         tokio::pin!(wake);
@@ -43,7 +45,8 @@ pub async fn run(inner: Arc<Inner>) {
             if st.phase == Phase::Closed {
                 return;
             }
-            if st.phase != Phase::Stable || st.queued_bytes >= queue_cap {
+            paused = st.queued_bytes >= queue_cap || (paused && st.queued_bytes >= queue_cap / 2);
+            if st.phase != Phase::Stable || paused {
                 (Vec::new(), st.assignment_epoch)
             } else {
                 let t: Vec<Target> = st

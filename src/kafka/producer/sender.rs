@@ -103,7 +103,9 @@ fn by_broker(batches: Vec<ReadyBatch>) -> HashMap<i32, Vec<ReadyBatch>> {
 pub async fn send_now(shared: &Arc<Shared>) {
     let linger = Duration::from_millis(shared.cluster.config.linger_ms);
     let (batches, _, need_metadata) = take_ready(shared, Instant::now(), linger);
-    if batches.is_empty() || need_metadata {
+    // ready() may have failed expired records: flushers hear of it as from the sender.
+    finished(shared);
+    if batches.is_empty() || need_metadata || shared.acc.lock().unwrap().has_unresolved() {
         shared.wake.notify_one();
     }
     let mut groups = by_broker(batches).into_iter();
@@ -163,12 +165,19 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
         .with_timeout_ms(config.request_timeout_ms.min(i32::MAX as u64) as i32)
         .with_topic_data(topics);
 
+    // Until the outcome is known the batches stay in a guard: a caller that stops waiting (a
+    // sync Produce given up by its timeout) hands them back for a retry rather than losing them.
+    let mut unsettled = Unsettled {
+        shared: shared.clone(),
+        broker,
+        batches: sendable,
+    };
     if config.acks == 0 {
         let result = match shared.cluster.connection(broker).await {
             Ok(conn) => conn.send_no_response(&req),
             Err(e) => Err(e),
         };
-        for b in sendable {
+        for b in unsettled.take() {
             match &result {
                 Ok(()) => {
                     let (topic, partition) = (b.topic.clone(), b.partition);
@@ -190,6 +199,7 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
         Ok(conn) => conn.send(&req).await,
         Err(e) => Err(e),
     };
+    let sendable = unsettled.take();
     match response {
         Ok(resp) => handle_response(&shared, resp, sendable),
         Err(e) => {
@@ -201,10 +211,41 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
     wake_if_queued(&shared);
 }
 
-/// A finished request may let queued batches (or a retry) go. When nothing is left, as after
-/// a sync Produce, the sender sleeps on: waking it would cost a thread switch per record.
+/// Batches of a request whose outcome is not known yet.
+struct Unsettled {
+    shared: Arc<Shared>,
+    broker: i32,
+    batches: Vec<ReadyBatch>,
+}
+
+impl Unsettled {
+    fn take(&mut self) -> Vec<ReadyBatch> {
+        std::mem::take(&mut self.batches)
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if self.batches.is_empty() {
+            return;
+        }
+        // The request may have reached the broker: resending is a retry, as after a timeout.
+        let e = Error::Disconnected {
+            broker: format!("broker {}", self.broker),
+            reason: "the waiting caller gave up on the request".into(),
+        };
+        for b in self.take() {
+            retry_or_fail(&self.shared, b, e.clone());
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+/// A finished request may let queued batches (or a retry) go, or let a closed producer's
+/// sender stop. Otherwise, as after a sync Produce, the sender sleeps on: waking it would
+/// cost a thread switch per record.
 fn wake_if_queued(shared: &Shared) {
-    if shared.acc.lock().unwrap().pending > 0 {
+    if shared.acc.lock().unwrap().pending > 0 || shared.closed.load(Ordering::SeqCst) {
         shared.wake.notify_one();
     }
 }
