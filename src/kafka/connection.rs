@@ -465,6 +465,16 @@ mod tests {
     use super::*;
     use tokio::net::TcpListener;
 
+    fn test_shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            addr: "test".into(),
+            pending: Mutex::new(HashMap::new()),
+            alive: AtomicBool::new(true),
+            death: Mutex::new(None),
+            queued: Mutex::new(0),
+        })
+    }
+
     /// A frame larger than the socket takes at once is finished by the writer task, and a
     /// frame pushed while it is unfinished waits for it instead of landing in its middle.
     #[tokio::test]
@@ -475,13 +485,7 @@ mod tests {
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let (_read, write) = client.into_split();
-        let shared = Arc::new(Shared {
-            addr: "test".into(),
-            pending: Mutex::new(HashMap::new()),
-            alive: AtomicBool::new(true),
-            death: Mutex::new(None),
-            queued: Mutex::new(0),
-        });
+        let shared = test_shared();
         let outbox = Outbox::start(Writer::Tcp(Arc::new(write)), shared.clone());
         let big = vec![1u8; 8 << 20];
         let small = vec![2u8; 100];
@@ -526,13 +530,7 @@ mod tests {
                 .unwrap();
             let (server, _) = listener.accept().await.unwrap();
             let (read, write) = client.into_split();
-            let shared = Arc::new(Shared {
-                addr: "test".into(),
-                pending: Mutex::new(HashMap::new()),
-                alive: AtomicBool::new(true),
-                death: Mutex::new(None),
-                queued: Mutex::new(0),
-            });
+            let shared = test_shared();
             let outbox = Arc::new(Outbox::start(Writer::Tcp(Arc::new(write)), shared));
             (outbox, server, read)
         });
