@@ -59,27 +59,24 @@ impl Args {
 
     /// `string`, moved out: no copy of a value that goes on to Kafka anyway.
     pub fn take_string(&mut self, i: usize) -> Result<String, CallError> {
-        self.string(i)?;
         match std::mem::take(&mut self.values[i]) {
             Value::Str(s) => Ok(s),
-            _ => unreachable!("checked above"),
+            other => {
+                self.values[i] = other; // kept for the error message
+                Err(self.wrong(i, &[TypeName::String]))
+            }
         }
     }
 
     /// `bytes`, moved out (a string's UTF-8 bytes as they are).
     pub fn take_bytes(&mut self, i: usize) -> Result<Vec<u8>, CallError> {
-        self.bytes_type(i)?;
         match std::mem::take(&mut self.values[i]) {
             Value::Str(s) => Ok(s.into_bytes()),
             Value::Blob(b) => Ok(b),
-            _ => unreachable!("checked above"),
-        }
-    }
-
-    fn bytes_type(&self, i: usize) -> Result<(), CallError> {
-        match self.value(i) {
-            Value::Str(_) | Value::Blob(_) => Ok(()),
-            _ => Err(self.wrong(i, &[TypeName::String, TypeName::BinaryData])),
+            other => {
+                self.values[i] = other;
+                Err(self.wrong(i, &[TypeName::String, TypeName::BinaryData]))
+            }
         }
     }
 

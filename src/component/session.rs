@@ -202,14 +202,13 @@ impl Session {
     }
 
     pub fn poll(&mut self, timeout_ms: u64) -> Result<Option<Message>, CallError> {
-        let ready = self
-            .consumer()?
-            .poll_one_now()
-            .map_err(|e| from_kafka(&e))?;
+        let consumer = self.consumer()?;
+        let ready = consumer.poll_one_now().map_err(|e| from_kafka(&e))?;
         if ready.is_some() || timeout_ms == 0 {
             return Ok(ready);
         }
-        Ok(self.take(1, timeout_ms)?.pop())
+        runtime::block_on(consumer.poll(Duration::from_millis(timeout_ms)))
+            .map_err(|e| from_kafka(&e))
     }
 
     pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {

@@ -26,15 +26,20 @@ struct Target {
 }
 
 /// Bytes of records waiting for Poll at which prefetching stops.
-pub fn queue_cap(config: &Config) -> usize {
+fn queue_cap(config: &Config) -> usize {
     (config.fetch_max_bytes as usize).max(1 << 20)
+}
+
+/// Once stopped, prefetching resumes when the queue falls below this (Poll wakes the fetcher
+/// then, once, rather than on every record).
+pub fn resume_below(config: &Config) -> usize {
+    queue_cap(config) / 2
 }
 
 pub async fn run(inner: Arc<Inner>) {
     let config = inner.cluster.config.clone();
-    let queue_cap = queue_cap(&config);
+    let (queue_cap, resume_below) = (queue_cap(&config), resume_below(&config));
     let backoff = Duration::from_millis(config.retry_backoff_ms.max(50));
-    // Stopped at the cap, prefetching starts again below half of it, when Poll wakes us.
     let mut paused = false;
     loop {
         let wake = inner.fetch_wake.notified();
@@ -45,7 +50,7 @@ pub async fn run(inner: Arc<Inner>) {
             if st.phase == Phase::Closed {
                 return;
             }
-            paused = st.queued_bytes >= queue_cap || (paused && st.queued_bytes >= queue_cap / 2);
+            paused = st.queued_bytes >= queue_cap || (paused && st.queued_bytes >= resume_below);
             if st.phase != Phase::Stable || paused {
                 (Vec::new(), st.assignment_epoch)
             } else {

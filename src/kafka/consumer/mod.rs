@@ -131,9 +131,8 @@ impl Consumer {
         }
         let before = st.queued_bytes;
         take(&mut st);
-        // The fetcher waits while the queue is full; it hears once, when the queue falls below
-        // half (a wake-up per record would cost a thread switch each).
-        let low = fetcher::queue_cap(&self.inner.cluster.config) / 2;
+        // A wake-up per record would cost a thread switch each: only the crossing counts.
+        let low = fetcher::resume_below(&self.inner.cluster.config);
         let wake = before >= low && st.queued_bytes < low;
         drop(st);
         if wake {
