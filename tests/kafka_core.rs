@@ -124,7 +124,8 @@ fn acks_zero_one_all() {
 }
 
 /// NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT injected into Produce, a leader move and a
-/// broker outage: every record arrives exactly in the order it was produced.
+/// broker outage, with the first records waiting for the new topic's metadata: every record
+/// is acknowledged and stored exactly in the order it was produced.
 #[test]
 fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
     let b = Broker::mock(3);
@@ -135,19 +136,20 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
     let t = topic(&b, &c, 1);
     let r = b.command(json!({"cmd": "push_request_errors", "api_key": 0, "errors": [6, 7, 6, 6]}));
     assert_eq!(r["ok"], true);
+    let mut ids = Vec::with_capacity(1000);
     for i in 0..400 {
-        c.produce_async(record(&t, i)).unwrap();
+        ids.push(c.produce_async(record(&t, i)).unwrap());
     }
     let first = runtime::block_on(c.flush(Duration::from_secs(60)));
     assert_eq!(first.pending, 0);
     // Move the leader, then take the new leader down for a while during sends.
     b.command(json!({"cmd": "set_leader", "topic": t, "partition": 0, "broker": 2}));
     for i in 400..700 {
-        c.produce_async(record(&t, i)).unwrap();
+        ids.push(c.produce_async(record(&t, i)).unwrap());
     }
     b.command(json!({"cmd": "broker_down", "broker": 2}));
     for i in 700..1000 {
-        c.produce_async(record(&t, i)).unwrap();
+        ids.push(c.produce_async(record(&t, i)).unwrap());
     }
     std::thread::sleep(Duration::from_millis(1500));
     b.command(json!({"cmd": "broker_up", "broker": 2}));
@@ -160,19 +162,50 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
         "{:?}",
         reports.iter().find(|r| r.result.is_err())
     );
+    // The acknowledged offsets, in produce order, must be 0, 1, 2, ...
+    let offset_of: std::collections::HashMap<u64, i64> = reports
+        .iter()
+        .map(|r| (r.id, r.result.as_ref().unwrap().offset))
+        .collect();
+    let acked: Vec<i64> = ids.iter().map(|id| offset_of[id]).collect();
+    if acked.iter().enumerate().any(|(i, o)| *o != i as i64) {
+        panic!(
+            "records were acknowledged out of produce order: {}",
+            runs(&acked)
+        );
+    }
     let got = read_back(&b, &t, 1000);
     // Values are "value-<n>-...": the sequence must be 0..1000 in offset order.
-    let seq: Vec<usize> = got
+    let seq: Vec<(i64, usize)> = got
         .iter()
-        .map(|(_, _, v)| v.split('-').nth(1).unwrap().parse().unwrap())
+        .map(|(_, o, v)| (*o, v.split('-').nth(1).unwrap().parse().unwrap()))
         .collect();
-    if let Some(i) = (0..seq.len()).find(|i| seq[*i] != *i) {
+    if let Some(i) = (0..seq.len()).find(|i| seq[*i] != (*i as i64, *i)) {
         panic!(
-            "order within the partition must be the produce order; at offset {i}: {:?}",
-            &seq[i.saturating_sub(3)..(i + 10).min(seq.len())]
+            "librdkafka read (offset, record) {:?} from index {}",
+            &seq[i.saturating_sub(3)..(i + 10).min(seq.len())],
+            i.saturating_sub(3)
         );
     }
     assert_eq!(seq.len(), 1000);
+}
+
+/// "records a..b at offsets x..y" for each contiguous stretch, to show a reordering briefly.
+fn runs(offsets: &[i64]) -> String {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for j in 1..=offsets.len() {
+        if j == offsets.len() || offsets[j] != offsets[j - 1] + 1 {
+            out.push(format!(
+                "records {start}..{} at offsets {}..{}",
+                j - 1,
+                offsets[start],
+                offsets[j - 1]
+            ));
+            start = j;
+        }
+    }
+    out.join(", ")
 }
 
 /// A sync Produce given up by its own timeout while its request is still on the wire must not

@@ -178,8 +178,15 @@ impl Accumulator {
     ) -> Vec<String> {
         let mut still = Vec::new();
         let mut unknown = Vec::new();
+        // One answer per topic for the whole pass: metadata may arrive meanwhile, and records
+        // placed after it would overtake the earlier ones of the same topic left waiting.
+        let mut known: HashMap<Arc<str>, Option<Arc<TopicInfo>>> = HashMap::new();
         for p in std::mem::take(&mut self.unresolved) {
-            match lookup(&p.topic) {
+            let info = known
+                .entry(p.topic.clone())
+                .or_insert_with(|| lookup(&p.topic))
+                .clone();
+            match info {
                 Some(t) => {
                     let urgent = matches!(p.completion, Completion::Waiter(_)) || self.flushing;
                     // The sender is the caller here: it looks at the queues next anyway.
@@ -510,6 +517,25 @@ mod tests {
         acc.resolve(|_| Some(Arc::new(topic(1))), |_| None, now);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ids(&ready[0]), [1, 2]);
+    }
+
+    #[test]
+    fn metadata_arriving_during_a_resolve_pass_does_not_reorder() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        for i in 1..=3 {
+            acc.push(pending(i, None, Some(0), now), None, false);
+        }
+        // The refresh lands between the first lookup and the second.
+        let calls = std::cell::Cell::new(0);
+        let lookup = |_: &str| {
+            calls.set(calls.get() + 1);
+            (calls.get() > 1).then(|| Arc::new(topic(1)))
+        };
+        acc.resolve(lookup, |_| None, now);
+        acc.resolve(lookup, |_| None, now);
+        let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
+        assert_eq!(ids(&ready[0]), [1, 2, 3]);
     }
 
     #[test]
