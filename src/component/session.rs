@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{json, Value as Json};
 
-use super::answers::{FlushOut, RecordOut, ReportOut};
+use super::answers::{flush_json, RecordOut};
 use super::consume::Position;
 use super::error::CallError;
 use super::json::to_text;
@@ -93,32 +93,10 @@ impl Session {
             .map_err(|e| from_kafka(&e))
     }
 
-    /// `{"reports":[{"id","topic","partition","offset"} | {..,"error","error_code"}],"pending":N}`
+    /// Every report finished since the last Flush, as JSON (see `answers::flush_json`).
     pub fn flush(&self, timeout_ms: u64) -> Result<String, CallError> {
         let outcome = runtime::block_on(self.client.flush(Duration::from_millis(timeout_ms)));
-        let reports = outcome
-            .reports
-            .iter()
-            .map(|r| match &r.result {
-                Ok(d) => ReportOut::Delivered {
-                    id: r.id,
-                    topic: &r.topic,
-                    partition: d.partition,
-                    offset: d.offset,
-                },
-                Err(e) => ReportOut::Failed {
-                    id: r.id,
-                    topic: &r.topic,
-                    partition: r.partition,
-                    error: e.to_string(),
-                    error_code: e.code(),
-                },
-            })
-            .collect();
-        Ok(to_text(&FlushOut {
-            reports,
-            pending: outcome.pending,
-        }))
+        Ok(flush_json(&outcome.reports, outcome.pending))
     }
 
     pub fn produce_batch(

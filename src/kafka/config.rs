@@ -69,10 +69,13 @@ pub struct Config {
     pub compression: Compression,
     pub message_max_bytes: usize,
     pub retries: u32,
-    /// Batches per partition in flight at once. 1 (the default) keeps a partition's order even
-    /// across retries; more pipelines like librdkafka and Java without idempotence, where a
-    /// retried batch may land after a later one.
-    pub max_in_flight: u32,
+    /// Batches per partition in flight at once, when set. Unset: 5 with idempotence (order is
+    /// kept by sequence numbers), 1 without it (order is kept by sending one at a time).
+    /// Above 1 without idempotence, a retried batch may land after a later one.
+    pub max_in_flight: Option<u32>,
+    /// `enable.idempotence` when set. Unset means on when acks=all (as in the Java client),
+    /// falling back to off if the broker cannot give a producer id.
+    pub enable_idempotence: Option<bool>,
     pub delivery_timeout_ms: u64,
     pub max_block_ms: u64,
     pub allow_auto_create_topics: bool,
@@ -112,7 +115,8 @@ impl Default for Config {
             compression: Compression::None,
             message_max_bytes: 1_000_000,
             retries: i32::MAX as u32,
-            max_in_flight: 1,
+            max_in_flight: None,
+            enable_idempotence: None,
             delivery_timeout_ms: 120_000,
             max_block_ms: 60_000,
             allow_auto_create_topics: true,
@@ -236,6 +240,7 @@ impl Config {
         if c.bootstrap_servers.is_empty() {
             return Err(Error::config("bootstrap.servers", "is required"));
         }
+        c.check_idempotence()?;
         if c.heartbeat_interval_ms >= c.session_timeout_ms {
             return Err(Error::config(
                 "heartbeat.interval.ms",
@@ -246,6 +251,37 @@ impl Config {
             ));
         }
         Ok(c)
+    }
+
+    /// Whether the producer asks for idempotence: set, or by default with acks=all.
+    pub fn idempotent(&self) -> bool {
+        self.enable_idempotence.unwrap_or(self.acks == -1)
+    }
+
+    /// Batches per partition in flight when the producer is (or is not) idempotent.
+    pub fn in_flight(&self, idempotent: bool) -> u32 {
+        self.max_in_flight.unwrap_or(if idempotent { 5 } else { 1 })
+    }
+
+    /// Idempotence asked for explicitly must be possible as configured.
+    fn check_idempotence(&self) -> Result<()> {
+        if self.enable_idempotence != Some(true) {
+            return Ok(());
+        }
+        if self.acks != -1 {
+            return Err(Error::config(
+                "enable.idempotence",
+                format!("needs acks=all, got acks={}", self.acks),
+            ));
+        }
+        match self.max_in_flight {
+            // Brokers keep the last 5 batches of a producer to spot duplicates and gaps.
+            Some(n) if n > 5 => Err(Error::config(
+                "max.in.flight.requests.per.connection",
+                format!("must be at most 5 with enable.idempotence=true, got {n}"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn set(&mut self, key: &str, v: &Json) -> Result<()> {
@@ -308,16 +344,9 @@ impl Config {
             "max.block.ms" => self.max_block_ms = number(key, v, 0, MAX_MS)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = boolean(key, v)?,
             "max.in.flight.requests.per.connection" | "max.in.flight" => {
-                self.max_in_flight = number(key, v, 1, 1_000_000)? as u32
+                self.max_in_flight = Some(number(key, v, 1, 1_000_000)? as u32)
             }
-            "enable.idempotence" => {
-                if boolean(key, v)? {
-                    return Err(Error::config(
-                        key,
-                        "true is not supported yet; with max.in.flight.requests.per.connection 1 (the default) ordering is kept without it",
-                    ));
-                }
-            }
+            "enable.idempotence" => self.enable_idempotence = Some(boolean(key, v)?),
             "group.id" => self.group_id = Some(text(key, v)?).filter(|s| !s.is_empty()),
             "group.instance.id" => {
                 self.group_instance_id = Some(text(key, v)?).filter(|s| !s.is_empty())
@@ -406,13 +435,30 @@ mod tests {
 
     #[test]
     fn max_in_flight_is_bounded() {
-        let c = Config::parse(r#"{"bootstrap.servers":"h:1","max.in.flight":5}"#).unwrap();
-        assert_eq!(c.max_in_flight, 5);
+        let c = Config::parse(r#"{"bootstrap.servers":"h:1","max.in.flight":7}"#).unwrap();
+        assert_eq!(c.in_flight(true), 7);
         let e = Config::parse(
             r#"{"bootstrap.servers":"h:1","max.in.flight.requests.per.connection":0}"#,
         )
         .unwrap_err();
         assert!(e.to_string().contains("max.in.flight"), "{e}");
+    }
+
+    #[test]
+    fn idempotence_default_and_conflicts() {
+        let c = Config::parse(r#"{"bootstrap.servers":"h:1","acks":"1"}"#).unwrap();
+        assert!(!c.idempotent(), "acks=1 turns the default off");
+        let e =
+            Config::parse(r#"{"bootstrap.servers":"h:1","acks":"1","enable.idempotence":true}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("acks=all"), "{e}");
+        let e = Config::parse(
+            r#"{"bootstrap.servers":"h:1","enable.idempotence":true,"max.in.flight":6}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("at most 5"), "{e}");
+        let c = Config::parse(r#"{"bootstrap.servers":"h:1","enable.idempotence":false}"#).unwrap();
+        assert!(!c.idempotent());
     }
 
     #[test]
@@ -425,7 +471,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.acks, -1);
         assert_eq!(c.linger_ms, 0);
-        assert_eq!(c.max_in_flight, 1, "order-keeping default");
+        assert!(c.idempotent(), "on by default with acks=all");
+        assert_eq!(c.in_flight(true), 5);
+        assert_eq!(
+            c.in_flight(false),
+            1,
+            "order-keeping default without idempotence"
+        );
         assert_eq!(c.compression, Compression::Zstd);
         assert!(!c.enable_auto_commit);
         assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);

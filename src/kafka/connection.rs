@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::{Error, Result};
 use super::versions;
 
-type Reply = oneshot::Sender<Result<Bytes>>;
+/// A response frame, or why none will come.
+type ReplyBody = Result<Bytes>;
+type Reply = oneshot::Sender<ReplyBody>;
 
 /// State shared with the reader task.
 struct Shared {
@@ -328,13 +330,26 @@ impl Connection {
         R::Response::decode(&mut body, version).map_err(proto)
     }
 
-    /// Writes the request and waits for its response frame (header included).
-    async fn exchange<R: Request>(
+    /// Writes the request now (requests started one after another reach the broker in that
+    /// order); its response is awaited separately.
+    pub fn send_started<R: Request>(self: &Arc<Self>, req: &R) -> Result<Started<R>> {
+        let version = self.version::<R>()?;
+        let (correlation, rx) = self.begin(req, version)?;
+        Ok(Started {
+            conn: self.clone(),
+            correlation,
+            version,
+            rx,
+            request: std::marker::PhantomData,
+        })
+    }
+
+    /// Writes the request; returns its correlation id and where its response will come.
+    fn begin<R: Request>(
         &self,
         req: &R,
         version: i16,
-        timeout: Duration,
-    ) -> Result<Bytes> {
+    ) -> Result<(i32, oneshot::Receiver<ReplyBody>)> {
         let (correlation, frame) = self.frame(req, version)?;
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().unwrap().insert(correlation, tx);
@@ -342,6 +357,27 @@ impl Connection {
             self.shared.pending.lock().unwrap().remove(&correlation);
             return Err(e);
         }
+        Ok((correlation, rx))
+    }
+
+    /// Writes the request and waits for its response frame (header included).
+    async fn exchange<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        let (correlation, rx) = self.begin(req, version)?;
+        self.finish::<R>(correlation, rx, timeout).await
+    }
+
+    /// Waits for the response frame of a written request.
+    async fn finish<R: Request>(
+        &self,
+        correlation: i32,
+        rx: oneshot::Receiver<ReplyBody>,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         let reply = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply?,
             Ok(Err(_)) => return Err(self.shared.disconnected()),
@@ -359,6 +395,28 @@ impl Connection {
     /// Stops the connection; requests in flight fail with Disconnected.
     pub fn close(&self) {
         self.shared.kill("closed by the client".into());
+    }
+}
+
+/// A request on the wire (see [`Connection::send_started`]).
+pub struct Started<R: Request> {
+    conn: Arc<Connection>,
+    correlation: i32,
+    version: i16,
+    rx: oneshot::Receiver<ReplyBody>,
+    request: std::marker::PhantomData<R>,
+}
+
+impl<R: Request> Started<R> {
+    /// Waits (up to request.timeout.ms) for the response.
+    pub async fn response(self) -> Result<R::Response> {
+        let conn = &self.conn;
+        let mut body = conn
+            .finish::<R>(self.correlation, self.rx, conn.request_timeout)
+            .await?;
+        ResponseHeader::decode(&mut body, R::Response::header_version(self.version))
+            .map_err(proto)?;
+        R::Response::decode(&mut body, self.version).map_err(proto)
     }
 }
 

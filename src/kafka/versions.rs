@@ -23,6 +23,7 @@ pub fn supported(api_key: i16) -> Option<(i16, i16)> {
         ApiKey::ApiVersions => (0, 3),
         ApiKey::CreateTopics => (3, 7),
         ApiKey::DeleteTopics => (2, 5),
+        ApiKey::InitProducerId => (0, 4),
         _ => return None,
     })
 }

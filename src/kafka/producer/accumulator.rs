@@ -12,7 +12,12 @@ use super::DeliveryReport;
 use crate::kafka::cluster::TopicInfo;
 use crate::kafka::error::Error;
 use crate::kafka::partitioner::partition_for_key;
-use crate::kafka::records::OutRecord;
+use crate::kafka::records::{OutRecord, Stamp};
+
+/// The sequence number after `count` records from `seq`; it wraps to 0 after i32::MAX.
+fn next_sequence(seq: i32, count: usize) -> i32 {
+    ((seq as i64 + count as i64) % (i32::MAX as i64 + 1)) as i32
+}
 
 /// A record not yet in a batch: its topic's metadata is still unknown.
 pub struct Pending {
@@ -29,12 +34,29 @@ pub struct Pending {
 
 #[derive(Default)]
 struct Queue {
-    /// Oldest first; only the last one takes new records.
+    /// In partition order (by `no`); only the last one takes new records.
     batches: VecDeque<ProducerBatch>,
-    /// Batches of this partition in flight.
-    in_flight: u32,
+    /// Numbers of this partition's batches in flight.
+    flying: Vec<u64>,
+    /// The number the next new batch gets.
+    next_no: u64,
     urgent: bool,
     retry_at: Option<Instant>,
+    /// The next idempotent sequence number, and the producer id it counts for.
+    next_sequence: i32,
+    sequence_of: Option<(i64, i16)>,
+}
+
+/// Where the idempotent producer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idempotence {
+    Off,
+    /// A producer id is needed before anything more is sent.
+    Needed,
+    /// Asked for; batches wait for it.
+    Requested,
+    /// Sending under this producer id and epoch.
+    Ready(i64, i16),
 }
 
 pub type PartitionKey = (Arc<str>, i32);
@@ -71,6 +93,7 @@ pub struct Accumulator {
     /// Partition for keyless records, per topic; moves on when its batch leaves.
     sticky: HashMap<Arc<str>, i32>,
     flushing: bool,
+    idempotence: Idempotence,
 }
 
 impl Pending {
@@ -85,7 +108,7 @@ impl Pending {
 }
 
 impl Accumulator {
-    pub fn new(mut limits: Limits) -> Accumulator {
+    pub fn new(mut limits: Limits, idempotent: bool) -> Accumulator {
         limits.max_in_flight = limits.max_in_flight.max(1);
         Accumulator {
             limits,
@@ -97,6 +120,11 @@ impl Accumulator {
             pending: 0,
             sticky: HashMap::new(),
             flushing: false,
+            idempotence: if idempotent {
+                Idempotence::Needed
+            } else {
+                Idempotence::Off
+            },
         }
     }
 
@@ -159,7 +187,8 @@ impl Accumulator {
         };
         if opens {
             q.batches
-                .push_back(ProducerBatch::new(p.enqueued, p.size, limit));
+                .push_back(ProducerBatch::new(q.next_no, p.enqueued, p.size, limit));
+            q.next_no += 1;
         }
         let batch = q.batches.back_mut().expect("a batch was just ensured");
         batch.append(&p.record, p.id, p.completion);
@@ -233,8 +262,18 @@ impl Accumulator {
         let mut need_metadata = false;
         let mut expired = Vec::new();
         let flushing = self.flushing;
+        let producer = match self.idempotence {
+            Idempotence::Ready(id, epoch) => Some((id, epoch)),
+            _ => None,
+        };
+        // Nothing goes out before the producer id is known (but batches still expire).
+        let waiting = matches!(
+            self.idempotence,
+            Idempotence::Needed | Idempotence::Requested
+        );
         for ((topic, partition), q) in self.queues.iter_mut() {
-            if q.in_flight >= limits.max_in_flight || q.batches.is_empty() {
+            let flying = q.flying.len() as u32;
+            if flying >= limits.max_in_flight || q.batches.is_empty() {
                 continue;
             }
             // Batches past delivery.timeout.ms fail rather than wait forever.
@@ -248,7 +287,15 @@ impl Accumulator {
             let Some(front) = q.batches.front() else {
                 continue;
             };
+            if waiting {
+                continue;
+            }
             if let Some(at) = q.retry_at {
+                // A retry waits for the batches sent after it: they come back failed on its
+                // gap, and then all go again in order.
+                if flying > 0 {
+                    continue;
+                }
                 if now < at {
                     next = Some(next.map_or(at, |n| n.min(at)));
                     continue;
@@ -265,8 +312,30 @@ impl Accumulator {
                 need_metadata = true;
                 continue;
             }
-            let batch = q.batches.pop_front().expect("checked above");
-            q.in_flight += 1;
+            if let Some(p) = producer {
+                if q.sequence_of != Some(p) {
+                    // Batches sent under the old producer id must be back before the
+                    // partition's sequence starts again from 0 under the new one.
+                    if flying > 0 {
+                        continue;
+                    }
+                    q.sequence_of = Some(p);
+                    q.next_sequence = 0;
+                }
+            }
+            let mut batch = q.batches.pop_front().expect("checked above");
+            if let Some((producer_id, epoch)) = producer {
+                let current = batch.stamp.map(|s| (s.producer_id, s.epoch));
+                if current != Some((producer_id, epoch)) {
+                    batch.stamp = Some(Stamp {
+                        producer_id,
+                        epoch,
+                        base_sequence: q.next_sequence,
+                    });
+                    q.next_sequence = next_sequence(q.next_sequence, batch.entries.len());
+                }
+            }
+            q.flying.push(batch.no);
             q.urgent = q.urgent && !q.batches.is_empty();
             q.retry_at = None;
             if self.sticky.get(topic) == Some(partition) {
@@ -291,6 +360,7 @@ impl Accumulator {
     }
 
     fn fail_batch(&mut self, topic: &Arc<str>, partition: i32, batch: ProducerBatch, e: &Error) {
+        self.sequence_lost(batch.stamp);
         let done = batch.entries.len();
         let reports = batch
             .entries
@@ -300,26 +370,68 @@ impl Accumulator {
         self.finished(done, reports);
     }
 
-    /// Puts a batch back at the front of its queue after a retriable failure.
+    /// Puts a batch back in its partition's order after a retriable failure. Returns whether
+    /// it is now the partition's oldest unfinished batch (nothing before it queued or in flight).
     pub fn requeue(
         &mut self,
         topic: &Arc<str>,
         partition: i32,
         batch: ProducerBatch,
         retry_at: Instant,
-    ) {
+    ) -> bool {
         let q = self.queues.entry((topic.clone(), partition)).or_default();
-        q.batches.push_front(batch);
-        q.in_flight = q.in_flight.saturating_sub(1);
+        let no = batch.no;
+        q.flying.retain(|n| *n != no);
+        let at = q
+            .batches
+            .iter()
+            .position(|b| b.no > no)
+            .unwrap_or(q.batches.len());
+        q.batches.insert(at, batch);
         q.retry_at = Some(retry_at);
         q.urgent = true;
+        at == 0 && q.flying.iter().all(|n| *n > no)
     }
 
-    /// The partition's batch came back (done or failed): the next one may go.
-    pub fn release(&mut self, topic: &Arc<str>, partition: i32) {
+    /// The partition's batch `no` came back (done or failed): the next one may go.
+    pub fn release(&mut self, topic: &Arc<str>, partition: i32, no: u64) {
         if let Some(q) = self.queues.get_mut(&(topic.clone(), partition)) {
-            q.in_flight = q.in_flight.saturating_sub(1);
+            q.flying.retain(|n| *n != no);
         }
+    }
+
+    /// A batch sent (or numbered) under `stamp` will never be stored: the broker would see a
+    /// gap in the sequence, so the next batches go under a new producer id.
+    pub fn sequence_lost(&mut self, stamp: Option<Stamp>) {
+        if let Some(s) = stamp {
+            if self.idempotence == Idempotence::Ready(s.producer_id, s.epoch) {
+                self.idempotence = Idempotence::Needed;
+            }
+        }
+    }
+
+    /// Whether a producer id must be asked for now; the caller asks.
+    pub fn take_producer_id_request(&mut self) -> bool {
+        let needed = self.idempotence == Idempotence::Needed;
+        if needed {
+            self.idempotence = Idempotence::Requested;
+        }
+        needed
+    }
+
+    pub fn set_producer_id(&mut self, id: i64, epoch: i16) {
+        self.idempotence = Idempotence::Ready(id, epoch);
+    }
+
+    /// The broker cannot give a producer id: send without idempotence, `max_in_flight` at once.
+    pub fn idempotence_off(&mut self, max_in_flight: u32) {
+        self.idempotence = Idempotence::Off;
+        self.limits.max_in_flight = max_in_flight.max(1);
+    }
+
+    /// Back to waiting for a producer id, which will be asked for again.
+    pub fn producer_id_failed(&mut self) {
+        self.idempotence = Idempotence::Needed;
     }
 
     /// Counts `done` records as finished and keeps their reports for Flush.
@@ -425,7 +537,7 @@ mod tests {
     fn linger_then_ready_in_order_one_batch_in_flight() {
         let now = Instant::now();
         let t = topic(3);
-        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         for i in 0..5 {
             acc.push(pending(i, None, Some(1), now), Some(&t), false);
         }
@@ -444,7 +556,7 @@ mod tests {
         acc.requeue(&batch.topic, 1, batch.batch, now);
         let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
         assert_eq!(ids(&ready[0]), [0, 1, 2, 3, 4]);
-        acc.release(&ready[0].topic, 1);
+        acc.release(&ready[0].topic, 1, ready[0].batch.no);
         let (ready, _, _) = acc.ready(now + linger, linger, |_, _| 1);
         assert_eq!(ids(&ready[0]), [9]);
     }
@@ -453,7 +565,7 @@ mod tests {
     fn max_in_flight_pipelines_batches_of_a_partition() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(limits(holding(2), 2));
+        let mut acc = Accumulator::new(limits(holding(2), 2), false);
         for i in 0..6 {
             acc.push(pending(i, None, Some(0), now), Some(&t), true);
         }
@@ -462,7 +574,7 @@ mod tests {
         let second = acc.ready(now, linger, |_, _| 1).0;
         assert_eq!((first.len(), second.len()), (1, 1), "two batches in flight");
         assert!(acc.ready(now, linger, |_, _| 1).0.is_empty(), "not a third");
-        acc.release(&first[0].topic, 0);
+        acc.release(&first[0].topic, 0, first[0].batch.no);
         let third = acc.ready(now, linger, |_, _| 1).0;
         let all: Vec<u64> = [&first, &second, &third]
             .iter()
@@ -475,7 +587,7 @@ mod tests {
     fn batch_size_limits_a_batch() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(limits(holding(2), 1));
+        let mut acc = Accumulator::new(limits(holding(2), 1), false);
         let wakes: Vec<bool> = (0..5)
             .map(|i| acc.push(pending(i, None, None, now), Some(&t), false))
             .collect();
@@ -496,7 +608,7 @@ mod tests {
     fn keys_use_murmur2_and_bad_partitions_fail() {
         let now = Instant::now();
         let t = topic(6);
-        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         acc.push(pending(1, Some("key-1"), None, now), Some(&t), true);
         acc.push(pending(2, None, Some(6), now), Some(&t), true);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
@@ -510,7 +622,7 @@ mod tests {
     fn records_waiting_for_metadata_are_not_overtaken() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         acc.push(pending(1, None, Some(0), now), None, false);
         // Metadata arrived: a later record must still queue behind the first.
         acc.push(pending(2, None, Some(0), now), Some(&t), false);
@@ -522,7 +634,7 @@ mod tests {
     #[test]
     fn metadata_arriving_during_a_resolve_pass_does_not_reorder() {
         let now = Instant::now();
-        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         for i in 1..=3 {
             acc.push(pending(i, None, Some(0), now), None, false);
         }
@@ -538,10 +650,77 @@ mod tests {
         assert_eq!(ids(&ready[0]), [1, 2, 3]);
     }
 
+    /// Every batch ready now (one call takes one batch per partition).
+    fn all_ready(acc: &mut Accumulator, now: Instant) -> Vec<ReadyBatch> {
+        let mut out = Vec::new();
+        loop {
+            let got = acc.ready(now, Duration::ZERO, |_, _| 1).0;
+            if got.is_empty() {
+                return out;
+            }
+            out.extend(got);
+        }
+    }
+
+    fn seqs(b: &[ReadyBatch]) -> Vec<(u64, i64, i32)> {
+        b.iter()
+            .map(|r| {
+                let s = r.batch.stamp.unwrap();
+                (r.batch.entries[0].id, s.producer_id, s.base_sequence)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn idempotent_batches_are_numbered_once_and_retried_in_order() {
+        let now = Instant::now();
+        let t = topic(1);
+        let mut acc = Accumulator::new(limits(holding(2), 5), true);
+        for i in 0..6 {
+            acc.push(pending(i, None, Some(0), now), Some(&t), true);
+        }
+        assert!(all_ready(&mut acc, now).is_empty(), "no producer id yet");
+        assert!(acc.take_producer_id_request());
+        assert!(!acc.take_producer_id_request(), "asked once");
+        acc.set_producer_id(9, 0);
+        let sent = all_ready(&mut acc, now);
+        assert_eq!(seqs(&sent), [(0, 9, 0), (2, 9, 2), (4, 9, 4)]);
+        // The first fails, the later two come back out of sequence: all three go again, in
+        // order, with the numbers they had.
+        let mut sent = sent.into_iter();
+        let (a, b, c) = (
+            sent.next().unwrap(),
+            sent.next().unwrap(),
+            sent.next().unwrap(),
+        );
+        assert!(acc.requeue(&a.topic, 0, a.batch, now), "the oldest");
+        assert!(all_ready(&mut acc, now).is_empty(), "waits for the rest");
+        assert!(!acc.requeue(&c.topic, 0, c.batch, now));
+        assert!(!acc.requeue(&b.topic, 0, b.batch, now));
+        let again = all_ready(&mut acc, now);
+        assert_eq!(seqs(&again), [(0, 9, 0), (2, 9, 2), (4, 9, 4)]);
+        // A lost sequence: a new producer id, and the partition counts from 0 once its
+        // batches are back.
+        acc.sequence_lost(again[0].batch.stamp);
+        assert!(acc.take_producer_id_request());
+        acc.set_producer_id(10, 0);
+        for b in again {
+            acc.requeue(&b.topic, 0, b.batch, now);
+        }
+        let renumbered = all_ready(&mut acc, now);
+        assert_eq!(seqs(&renumbered), [(0, 10, 0), (2, 10, 2), (4, 10, 4)]);
+    }
+
+    #[test]
+    fn sequences_wrap_after_i32_max() {
+        assert_eq!(next_sequence(i32::MAX - 1, 1), i32::MAX);
+        assert_eq!(next_sequence(i32::MAX - 1, 3), 1);
+    }
+
     #[test]
     fn unknown_topics_fail_after_max_block() {
         let now = Instant::now();
-        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         acc.push(pending(1, None, None, now), None, false);
         assert_eq!(acc.resolve(|_| None, |_| Some(3), now), ["t"]);
         assert!(acc
@@ -556,7 +735,7 @@ mod tests {
     fn batches_past_the_delivery_timeout_fail_whole() {
         let now = Instant::now();
         let t = topic(1);
-        let mut acc = Accumulator::new(limits(1_000_000, 1));
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         acc.push(pending(1, None, Some(0), now), Some(&t), false);
         acc.push(pending(2, None, Some(0), now), Some(&t), false);
         let later = now + Duration::from_secs(61);

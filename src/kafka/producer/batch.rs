@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::{Delivered, DeliveryReport};
 use crate::kafka::config::Compression;
 use crate::kafka::error::Result;
-use crate::kafka::records::{BatchBuilder, OutRecord};
+use crate::kafka::records::{restamp, BatchBuilder, OutRecord, Stamp};
 
 /// Initial room for a batch's records; it grows to batch.size only when records come that fast.
 const INITIAL_BYTES: usize = 16 * 1024;
@@ -43,10 +43,17 @@ pub struct ProducerBatch {
     /// When its first record was queued: linger.ms and delivery.timeout.ms count from here.
     pub created: Instant,
     pub attempts: u32,
+    /// Its place in its partition's order (batches are numbered as they open).
+    pub no: u64,
+    /// The idempotent producer id and sequence it is sent under; fixed at its first send and
+    /// kept for retries, so the broker can tell a resend from a new batch.
+    pub stamp: Option<Stamp>,
+    /// The stamp the sealed bytes carry.
+    sealed_with: Option<Stamp>,
 }
 
 impl ProducerBatch {
-    pub fn new(created: Instant, first_record: usize, limit: usize) -> ProducerBatch {
+    pub fn new(no: u64, created: Instant, first_record: usize, limit: usize) -> ProducerBatch {
         ProducerBatch {
             body: Body::Open(BatchBuilder::new(
                 first_record.max(INITIAL_BYTES.min(limit)),
@@ -54,6 +61,9 @@ impl ProducerBatch {
             entries: Vec::new(),
             created,
             attempts: 0,
+            no,
+            stamp: None,
+            sealed_with: None,
         }
     }
 
@@ -85,12 +95,19 @@ impl ProducerBatch {
         }
     }
 
-    /// The bytes to send; the first call finishes the encoding.
+    /// The bytes to send under `stamp`; the first call finishes the encoding.
     pub fn seal(&mut self, compression: Compression) -> Result<Bytes> {
-        if let Body::Open(b) = &mut self.body {
-            let builder = std::mem::replace(b, BatchBuilder::new(0));
-            self.body = Body::Sealed(builder.finish(compression)?);
+        match &mut self.body {
+            Body::Open(b) => {
+                let builder = std::mem::replace(b, BatchBuilder::new(0));
+                self.body = Body::Sealed(builder.finish(compression, self.stamp)?);
+            }
+            Body::Sealed(bytes) if self.sealed_with != self.stamp => {
+                *bytes = restamp(bytes, self.stamp.unwrap_or(Stamp::NONE));
+            }
+            Body::Sealed(_) => {}
         }
+        self.sealed_with = self.stamp;
         match &self.body {
             Body::Sealed(bytes) => Ok(bytes.clone()),
             Body::Open(_) => unreachable!("sealed above"),
@@ -139,7 +156,7 @@ mod tests {
     fn encodes_as_queued_and_resends_the_same_bytes() {
         let r = record(1000, "a");
         let size = record_size(&r);
-        let mut b = ProducerBatch::new(Instant::now(), size, 2 * size + 61);
+        let mut b = ProducerBatch::new(0, Instant::now(), size, 2 * size + 61);
         assert!(b.fits(size, 2 * size + 61));
         b.append(&r, 1, Completion::Report);
         assert!(b.fits(size, 2 * size + 61));
@@ -152,6 +169,18 @@ mod tests {
             first,
             "a retry resends it"
         );
+        // A new producer id renumbers it: same records, new stamp.
+        b.stamp = Some(Stamp {
+            producer_id: 7,
+            epoch: 0,
+            base_sequence: 40,
+        });
+        let renumbered = b.seal(Compression::None).unwrap();
+        assert_eq!(
+            decode_batches(renumbered.clone()).unwrap()[0].producer_id,
+            7
+        );
+        assert_eq!(renumbered.len(), first.len());
         let batches = decode_batches(first).unwrap();
         let values: Vec<_> = batches
             .iter()

@@ -1,11 +1,13 @@
 //! The producer: records are appended to per-partition queues (the accumulator) and a background
-//! sender turns ready queues into one Produce request per broker. By default at most one batch
-//! per partition is in flight, so retries never reorder a partition
+//! sender turns ready queues into one Produce request per broker. With idempotence (the default
+//! with acks=all) up to 5 batches per partition are in flight and sequence numbers keep the
+//! partition's order through retries; without it, one batch at a time keeps it
 //! (`max.in.flight.requests.per.connection` allows more, without that guarantee).
 
 mod accumulator;
 mod batch;
 mod sender;
+mod turns;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +37,7 @@ pub struct Record {
 /// Where the broker put a record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivered {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: i32,
     /// The record's offset; -1 with acks=0 (the broker does not say).
     pub offset: i64,
@@ -67,6 +69,8 @@ pub(crate) struct Shared {
     finished: Notify,
     next_id: AtomicU64,
     closed: AtomicBool,
+    /// The order Produce requests leave in, per broker.
+    turns: Arc<turns::Turns>,
 }
 
 pub struct Producer {
@@ -84,17 +88,21 @@ impl Producer {
     pub fn start(cluster: Arc<Cluster>) -> Producer {
         let config = &cluster.config;
         let shared = Arc::new(Shared {
-            acc: Mutex::new(Accumulator::new(Limits {
-                batch_bytes: config.batch_size.min(config.message_max_bytes),
-                max_in_flight: config.max_in_flight,
-                delivery_timeout: Duration::from_millis(config.delivery_timeout_ms),
-                max_block: Duration::from_millis(config.max_block_ms),
-            })),
+            acc: Mutex::new(Accumulator::new(
+                Limits {
+                    batch_bytes: config.batch_size.min(config.message_max_bytes),
+                    max_in_flight: config.in_flight(config.idempotent()),
+                    delivery_timeout: Duration::from_millis(config.delivery_timeout_ms),
+                    max_block: Duration::from_millis(config.max_block_ms),
+                },
+                config.idempotent(),
+            )),
             cluster,
             wake: Notify::new(),
             finished: Notify::new(),
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
+            turns: Arc::default(),
         });
         tokio::spawn(sender::run(shared.clone()));
         Producer { shared }
@@ -205,7 +213,8 @@ impl Producer {
         }
         let mut acc = self.shared.acc.lock().unwrap();
         FlushOutcome {
-            reports: acc.reports.drain(..).collect(),
+            // Hands over the queue's buffer rather than copying a million reports.
+            reports: Vec::from(std::mem::take(&mut acc.reports)),
             pending: acc.pending,
         }
     }

@@ -7,10 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::accumulator::ReadyBatch;
+use super::turns::Turn;
 use super::{Delivered, Shared};
 use crate::kafka::error::{Error, Result};
 
@@ -27,6 +30,9 @@ pub async fn run(shared: Arc<Shared>) {
         tokio::pin!(wake);
         wake.as_mut().enable();
 
+        if shared.acc.lock().unwrap().take_producer_id_request() {
+            tokio::spawn(init_producer_id(shared.clone()));
+        }
         let now = Instant::now();
         // Unknown topics and leaders need metadata; refresh at most once per backoff.
         let unknown = {
@@ -37,7 +43,7 @@ pub async fn run(shared: Arc<Shared>) {
                 .unwrap()
                 .resolve(|t| cluster.topic(t), |t| cluster.missing(t), now)
         };
-        let (batches, next, need_metadata) = take_ready(&shared, now, linger);
+        let (dispatches, next, need_metadata) = take_ready(&shared, now, linger);
         finished(&shared);
         let wants_metadata = !unknown.is_empty() || need_metadata || shared.cluster.is_stale();
         if wants_metadata && last_metadata_try.is_none_or(|t| t.elapsed() >= backoff) {
@@ -58,8 +64,8 @@ pub async fn run(shared: Arc<Shared>) {
             });
         }
 
-        for (broker, batches) in by_broker(batches) {
-            tokio::spawn(send_request(shared.clone(), broker, batches));
+        for d in dispatches {
+            tokio::spawn(send_request(shared.clone(), d));
         }
 
         let mut wait = next.map(|n| n.saturating_duration_since(Instant::now()));
@@ -75,26 +81,89 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// Asks any broker for an idempotent producer id, retrying what is retriable. A broker that
+/// cannot give one turns idempotence off if it was only the default; if it was asked for, the
+/// queued records fail with the reason (and the next records ask again).
+async fn init_producer_id(shared: Arc<Shared>) {
+    let config = &shared.cluster.config;
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let backoff = Duration::from_millis(config.retry_backoff_ms);
+    let refused = loop {
+        if shared.closed.load(Ordering::SeqCst) {
+            shared.acc.lock().unwrap().producer_id_failed();
+            return;
+        }
+        match shared.cluster.send_any(&req).await {
+            Ok(r) if r.error_code == 0 => {
+                let mut acc = shared.acc.lock().unwrap();
+                acc.set_producer_id(r.producer_id.0, r.producer_epoch);
+                drop(acc);
+                shared.wake.notify_one();
+                return;
+            }
+            Ok(r) if !crate::kafka::error::is_retriable(r.error_code) => {
+                break Error::broker(r.error_code, None, None, None);
+            }
+            Err(e) if !e.is_retriable() => break e,
+            _ => tokio::time::sleep(backoff).await,
+        }
+    };
+    let mut acc = shared.acc.lock().unwrap();
+    if config.enable_idempotence == Some(true) {
+        let e = Error::Config {
+            key: "enable.idempotence".into(),
+            reason: format!("the broker gives no producer id: {refused}"),
+        };
+        acc.fail_all(&e);
+        acc.producer_id_failed();
+    } else {
+        acc.idempotence_off(config.in_flight(false));
+    }
+    drop(acc);
+    finished(&shared);
+    shared.wake.notify_one();
+}
+
+/// One Produce request to be: a broker's ready batches and their place in its line.
+struct Dispatch {
+    broker: i32,
+    turn: Turn,
+    batches: Vec<ReadyBatch>,
+}
+
+/// Takes the ready batches, grouped per broker, each group with its place in the broker's line
+/// taken under the same lock: the order of the lines is the order batches left their queues.
 fn take_ready(
     shared: &Shared,
     now: Instant,
     linger: Duration,
-) -> (Vec<ReadyBatch>, Option<Instant>, bool) {
+) -> (Vec<Dispatch>, Option<Instant>, bool) {
     let cluster = &shared.cluster;
-    shared.acc.lock().unwrap().ready(now, linger, |t, p| {
+    let mut acc = shared.acc.lock().unwrap();
+    let (batches, next, need_metadata) = acc.ready(now, linger, |t, p| {
         cluster
             .topic(t)
             .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
             .unwrap_or(-1)
-    })
-}
-
-fn by_broker(batches: Vec<ReadyBatch>) -> HashMap<i32, Vec<ReadyBatch>> {
-    let mut out: HashMap<i32, Vec<ReadyBatch>> = HashMap::new();
+    });
+    let mut groups: HashMap<i32, Vec<ReadyBatch>> = HashMap::new();
     for b in batches {
-        out.entry(b.leader).or_default().push(b);
+        groups.entry(b.leader).or_default().push(b);
     }
-    out
+    let dispatches = groups
+        .into_iter()
+        .map(|(broker, batches)| Dispatch {
+            broker,
+            turn: shared.turns.take(broker),
+            batches,
+        })
+        .collect();
+    drop(acc);
+    (dispatches, next, need_metadata)
 }
 
 /// Sends what is ready from the caller's own task (a sync Produce waits anyway): handing its
@@ -102,19 +171,19 @@ fn by_broker(batches: Vec<ReadyBatch>) -> HashMap<i32, Vec<ReadyBatch>> {
 /// record. Anything it cannot do (metadata, nothing ready) is left to the sender, woken here.
 pub async fn send_now(shared: &Arc<Shared>) {
     let linger = Duration::from_millis(shared.cluster.config.linger_ms);
-    let (batches, _, need_metadata) = take_ready(shared, Instant::now(), linger);
+    let (dispatches, _, need_metadata) = take_ready(shared, Instant::now(), linger);
     // ready() may have failed expired records: flushers hear of it as from the sender.
     finished(shared);
-    if batches.is_empty() || need_metadata || shared.acc.lock().unwrap().has_unresolved() {
+    if dispatches.is_empty() || need_metadata || shared.acc.lock().unwrap().has_unresolved() {
         shared.wake.notify_one();
     }
-    let mut groups = by_broker(batches).into_iter();
+    let mut groups = dispatches.into_iter();
     let mine = groups.next();
-    for (broker, batches) in groups {
-        tokio::spawn(send_request(shared.clone(), broker, batches));
+    for d in groups {
+        tokio::spawn(send_request(shared.clone(), d));
     }
-    if let Some((broker, batches)) = mine {
-        send_request(shared.clone(), broker, batches).await;
+    if let Some(d) = mine {
+        send_request(shared.clone(), d).await;
     }
 }
 
@@ -130,7 +199,12 @@ fn finished(shared: &Shared) {
     shared.finished.notify_waiters();
 }
 
-async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>) {
+async fn send_request(shared: Arc<Shared>, d: Dispatch) {
+    let Dispatch {
+        broker,
+        turn,
+        batches,
+    } = d;
     let config = &shared.cluster.config;
     let mut encoded = Vec::with_capacity(batches.len());
     let mut sendable = Vec::with_capacity(batches.len());
@@ -172,17 +246,17 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
         broker,
         batches: sendable,
     };
+    turn.wait().await;
+    let conn = shared.cluster.connection(broker).await;
     if config.acks == 0 {
-        let result = match shared.cluster.connection(broker).await {
-            Ok(conn) => conn.send_no_response(&req),
-            Err(e) => Err(e),
-        };
+        let result = conn.and_then(|conn| conn.send_no_response(&req));
+        turn.end();
         for b in unsettled.take() {
             match &result {
                 Ok(()) => {
                     let (topic, partition) = (b.topic.clone(), b.partition);
                     complete_batch(&shared, b, Ok(()), |_, ts| Delivered {
-                        topic: topic.to_string(),
+                        topic: topic.clone(),
                         partition,
                         offset: -1,
                         timestamp_ms: ts,
@@ -195,8 +269,10 @@ async fn send_request(shared: Arc<Shared>, broker: i32, batches: Vec<ReadyBatch>
         return;
     }
 
-    let response = match shared.cluster.connection(broker).await {
-        Ok(conn) => conn.send(&req).await,
+    let started = conn.and_then(|conn| conn.send_started(&req));
+    turn.end();
+    let response = match started {
+        Ok(started) => started.response().await,
         Err(e) => Err(e),
     };
     let sendable = unsettled.take();
@@ -266,7 +342,9 @@ fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<Rea
             retry_or_fail(shared, b, e);
             continue;
         };
-        if part.error_code != 0 {
+        // The broker already stored this batch (an earlier attempt's answer was lost).
+        let duplicate = part.error_code == DUPLICATE_SEQUENCE_NUMBER && b.batch.stamp.is_some();
+        if part.error_code != 0 && !duplicate {
             let message = part.error_message.as_ref().map(|m| m.to_string());
             let e = Error::broker(part.error_code, Some(&b.topic), Some(b.partition), message);
             retry_or_fail(shared, b, e);
@@ -276,13 +354,17 @@ fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<Rea
         let log_append = part.log_append_time_ms;
         let (topic, partition) = (b.topic.clone(), b.partition);
         complete_batch(shared, b, Ok(()), |i, ts| Delivered {
-            topic: topic.to_string(),
+            topic: topic.clone(),
             partition,
-            offset: base + i as i64,
+            offset: if base >= 0 { base + i as i64 } else { -1 },
             timestamp_ms: if log_append >= 0 { log_append } else { ts },
         });
     }
 }
+
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+const UNKNOWN_PRODUCER_ID: i16 = 59;
 
 fn complete_batch(
     shared: &Shared,
@@ -298,6 +380,7 @@ fn complete_batch(
         batch,
         ..
     } = b;
+    let (no, stamp, failed) = (batch.no, batch.stamp, result.is_err());
     let done = batch.entries.len();
     let mut reports = Vec::new();
     for (i, entry) in batch.entries.into_iter().enumerate() {
@@ -311,7 +394,10 @@ fn complete_batch(
     }
     let mut acc = shared.acc.lock().unwrap();
     acc.finished(done, reports);
-    acc.release(&topic, partition);
+    acc.release(&topic, partition, no);
+    if failed {
+        acc.sequence_lost(stamp);
+    }
     acc.settle();
     drop(acc);
     shared.finished.notify_waiters();
@@ -323,31 +409,41 @@ fn finish_batch(shared: &Shared, b: ReadyBatch, result: Result<()>) {
 
 fn unreachable_delivery() -> Delivered {
     Delivered {
-        topic: String::new(),
+        topic: Arc::from(""),
         partition: -1,
         offset: -1,
         timestamp_ms: -1,
     }
 }
 
-/// Retriable errors put the batch back (order kept: the partition has nothing else in
-/// flight); others, or exhausted retries and delivery timeouts, fail every record in it.
+/// Retriable errors put the batch back in its partition's order; others, or exhausted retries
+/// and delivery timeouts, fail every record in it. With idempotence, a sequence the broker
+/// does not expect is retriable too: either an earlier batch's retry fills the gap, or (when
+/// this is the oldest batch) the broker lost the producer's state and a new producer id
+/// starts the partition's sequence again.
 fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
     let config = &shared.cluster.config;
     let now = Instant::now();
     b.batch.attempts += 1;
     let expired = now >= b.batch.created + Duration::from_millis(config.delivery_timeout_ms);
-    if e.is_retriable()
+    let sequence_error = b.batch.stamp.is_some()
+        && matches!(
+            e.code(),
+            Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID)
+        );
+    if (e.is_retriable() || sequence_error)
         && b.batch.attempts <= config.retries
         && !expired
         && !shared.closed.load(Ordering::SeqCst)
     {
         let retry_at = now + Duration::from_millis(config.retry_backoff_ms);
-        shared
-            .acc
-            .lock()
-            .unwrap()
-            .requeue(&b.topic, b.partition, b.batch, retry_at);
+        let stamp = b.batch.stamp;
+        let mut acc = shared.acc.lock().unwrap();
+        let oldest = acc.requeue(&b.topic, b.partition, b.batch, retry_at);
+        if sequence_error && oldest {
+            acc.sequence_lost(stamp);
+        }
+        drop(acc);
         // A leader move or a dead broker: the next round refreshes metadata.
         shared.cluster.mark_stale();
     } else {

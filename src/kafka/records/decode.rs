@@ -205,6 +205,30 @@ mod tests {
     }
 
     #[test]
+    fn restamped_batches_carry_the_producer_and_a_valid_crc() {
+        let recs = sample();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        let plain = encode_batch(&refs, Compression::None).unwrap();
+        let stamp = super::super::encode::Stamp {
+            producer_id: 4242,
+            epoch: 3,
+            base_sequence: 17,
+        };
+        let stamped = super::super::encode::restamp(&plain, stamp);
+        assert_eq!(decode_batches(plain).unwrap()[0].producer_id, -1);
+        // Our decoder checks the CRC; librdkafka's view of the same fields via kafka-protocol.
+        assert_eq!(
+            decode_batches(stamped.clone()).unwrap()[0].producer_id,
+            4242
+        );
+        let mut buf = stamped;
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+        let first = &set.records[0];
+        assert_eq!((first.producer_epoch, first.sequence), (3, 17));
+        assert_eq!(set.records[1].sequence, 18);
+    }
+
+    #[test]
     fn record_size_is_an_upper_bound() {
         for r in sample() {
             let one = encode_batch(&[&r], Compression::None).unwrap();

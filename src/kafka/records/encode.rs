@@ -114,8 +114,9 @@ impl BatchBuilder {
         self.count += 1;
     }
 
-    /// The finished batch, base offset 0 (the broker assigns offsets).
-    pub fn finish(self, compression: Compression) -> Result<Bytes> {
+    /// The finished batch, base offset 0 (the broker assigns offsets), stamped for an
+    /// idempotent producer when `stamp` is given.
+    pub fn finish(self, compression: Compression, stamp: Option<Stamp>) -> Result<Bytes> {
         let mut out = if compression == Compression::None {
             self.buf
         } else {
@@ -136,14 +137,48 @@ impl BatchBuilder {
         h.put_i32(self.count - 1); // last offset delta
         h.put_i64(self.base_ts);
         h.put_i64(self.max_ts);
-        h.put_i64(-1); // producer id
-        h.put_i16(-1); // producer epoch
-        h.put_i32(-1); // base sequence
+        h.put_i64(-1); // producer id, epoch and base sequence: see put_stamp
+        h.put_i16(-1);
+        h.put_i32(-1);
         h.put_i32(self.count);
-        let crc = crc32c::crc32c(&out[21..]);
-        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        put_stamp(&mut out, stamp.unwrap_or(Stamp::NONE));
         Ok(out.freeze())
     }
+}
+
+/// An idempotent producer's id and epoch, and the sequence number of a batch's first record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl Stamp {
+    /// What a producer without idempotence writes.
+    pub const NONE: Stamp = Stamp {
+        producer_id: -1,
+        epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// Writes the producer fields of an encoded batch header and its CRC (which covers them).
+fn put_stamp(batch: &mut [u8], stamp: Stamp) {
+    let mut h = &mut batch[43..57];
+    h.put_i64(stamp.producer_id);
+    h.put_i16(stamp.epoch);
+    h.put_i32(stamp.base_sequence);
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// A copy of an encoded batch under another stamp (a new producer id renumbers a batch that
+/// was already sent under the old one).
+pub fn restamp(batch: &[u8], stamp: Stamp) -> Bytes {
+    let mut out = BytesMut::from(batch);
+    put_stamp(&mut out, stamp);
+    out.freeze()
 }
 
 /// Encodes `records` as one batch.
@@ -152,5 +187,5 @@ pub fn encode_batch(records: &[&OutRecord], compression: Compression) -> Result<
     for r in records {
         b.append(r);
     }
-    b.finish(compression)
+    b.finish(compression, None)
 }

@@ -7,4 +7,6 @@ mod encode;
 mod varint;
 
 pub use decode::{decode_batches, Batch, InRecord};
-pub use encode::{encode_batch, record_size, BatchBuilder, OutRecord, BATCH_OVERHEAD};
+pub use encode::{
+    encode_batch, record_size, restamp, BatchBuilder, OutRecord, Stamp, BATCH_OVERHEAD,
+};
