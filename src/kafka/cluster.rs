@@ -43,6 +43,8 @@ pub struct Cluster {
     pub config: Config,
     tls: Option<Arc<rustls::ClientConfig>>,
     meta: RwLock<Metadata>,
+    /// Counts metadata updates, so callers may keep a topic's metadata until it changes.
+    generation: std::sync::atomic::AtomicU64,
     conns: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
 }
 
@@ -54,6 +56,7 @@ impl Cluster {
             tls,
             config,
             meta: RwLock::new(Metadata::default()),
+            generation: Default::default(),
             conns: tokio::sync::Mutex::new(HashMap::new()),
         });
         let deadline = Duration::from_millis(
@@ -174,6 +177,8 @@ impl Cluster {
 
     fn apply(&self, resp: MetadataResponse, all_topics: bool) {
         let mut meta = self.meta.write().unwrap();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         meta.brokers = resp
             .brokers
             .iter()
@@ -229,6 +234,11 @@ impl Cluster {
             );
         }
         meta.refreshed = Some(Instant::now());
+    }
+
+    /// Changes whenever metadata is updated.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Cached metadata of a topic.

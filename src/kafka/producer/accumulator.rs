@@ -32,8 +32,9 @@ pub struct Pending {
     pub completion: Completion,
 }
 
-#[derive(Default)]
 struct Queue {
+    topic: Arc<str>,
+    partition: i32,
     /// In partition order (by `no`); only the last one takes new records.
     batches: VecDeque<ProducerBatch>,
     /// Numbers of this partition's batches in flight.
@@ -45,6 +46,33 @@ struct Queue {
     /// The next idempotent sequence number, and the producer id it counts for.
     next_sequence: i32,
     sequence_of: Option<(i64, i16)>,
+}
+
+impl Queue {
+    fn new(topic: Arc<str>, partition: i32) -> Queue {
+        Queue {
+            topic,
+            partition,
+            batches: VecDeque::new(),
+            flying: Vec::new(),
+            next_no: 0,
+            urgent: false,
+            retry_at: None,
+            next_sequence: 0,
+            sequence_of: None,
+        }
+    }
+}
+
+/// The topic of the last record queued, and its queue: consecutive records mostly share
+/// them, and finding them again (metadata, name, queue) cost a third of a ProduceAsync.
+struct Recent {
+    name: Arc<str>,
+    info: Arc<TopicInfo>,
+    /// The cluster's metadata generation `info` is from.
+    generation: u64,
+    /// (partition, index in `queues`) of the last record of this topic.
+    queue: Option<(i32, usize)>,
 }
 
 /// Where the idempotent producer stands.
@@ -82,7 +110,10 @@ pub struct Limits {
 pub struct Accumulator {
     limits: Limits,
     names: HashMap<String, Arc<str>>,
-    queues: HashMap<PartitionKey, Queue>,
+    /// Never removed, so an index stays valid.
+    queues: Vec<Queue>,
+    index: HashMap<PartitionKey, usize>,
+    recent: Option<Recent>,
     /// Records whose topic metadata is not known yet, in arrival order.
     unresolved: Vec<Pending>,
     unresolved_topics: HashSet<Arc<str>>,
@@ -113,7 +144,9 @@ impl Accumulator {
         Accumulator {
             limits,
             names: HashMap::new(),
-            queues: HashMap::new(),
+            queues: Vec::new(),
+            index: HashMap::new(),
+            recent: None,
             unresolved: Vec::new(),
             unresolved_topics: HashSet::new(),
             reports: VecDeque::new(),
@@ -140,6 +173,56 @@ impl Accumulator {
         let a: Arc<str> = Arc::from(topic);
         self.names.insert(topic.to_string(), a.clone());
         a
+    }
+
+    /// The shared name of a topic and its metadata (`lookup` asks the cluster), kept from the
+    /// previous record while the name and the metadata `generation` stay the same.
+    pub fn topic(
+        &mut self,
+        name: &str,
+        generation: u64,
+        lookup: impl FnOnce(&str) -> Option<Arc<TopicInfo>>,
+    ) -> (Arc<str>, Option<Arc<TopicInfo>>) {
+        if let Some(r) = &self.recent {
+            if r.generation == generation && *r.name == *name {
+                return (r.name.clone(), Some(r.info.clone()));
+            }
+        }
+        let interned = self.intern(name);
+        let info = lookup(name);
+        self.recent = info.as_ref().map(|info| Recent {
+            name: interned.clone(),
+            info: info.clone(),
+            generation,
+            queue: None,
+        });
+        (interned, info)
+    }
+
+    /// The index of a partition's queue, made if new.
+    fn queue_index(&mut self, topic: &Arc<str>, partition: i32) -> usize {
+        if let Some(r) = &self.recent {
+            if let Some((p, i)) = r.queue {
+                if p == partition && Arc::ptr_eq(&r.name, topic) {
+                    return i;
+                }
+            }
+        }
+        let i = match self.index.get(&(topic.clone(), partition)) {
+            Some(&i) => i,
+            None => {
+                self.queues.push(Queue::new(topic.clone(), partition));
+                self.index
+                    .insert((topic.clone(), partition), self.queues.len() - 1);
+                self.queues.len() - 1
+            }
+        };
+        if let Some(r) = &mut self.recent {
+            if Arc::ptr_eq(&r.name, topic) {
+                r.queue = Some((partition, i));
+            }
+        }
+        i
     }
 
     /// Queues a record. Returns whether the sender must look now: a linger window opened, a
@@ -174,13 +257,18 @@ impl Accumulator {
                 return true;
             }
             (None, Some(key)) => partition_for_key(key, count),
-            (None, None) => *self
-                .sticky
-                .entry(p.topic.clone())
-                .or_insert_with(|| (rand::random::<u32>() % count.max(1) as u32) as i32),
+            (None, None) => match self.sticky.get(&p.topic) {
+                Some(&n) => n,
+                None => {
+                    let n = (rand::random::<u32>() % count.max(1) as u32) as i32;
+                    self.sticky.insert(p.topic.clone(), n);
+                    n
+                }
+            },
         };
         let limit = self.limits.batch_bytes;
-        let q = self.queues.entry((p.topic, partition)).or_default();
+        let i = self.queue_index(&p.topic, partition);
+        let q = &mut self.queues[i];
         let opens = match q.batches.back() {
             Some(b) => !b.fits(p.size, limit),
             None => true,
@@ -271,7 +359,8 @@ impl Accumulator {
             self.idempotence,
             Idempotence::Needed | Idempotence::Requested
         );
-        for ((topic, partition), q) in self.queues.iter_mut() {
+        for q in self.queues.iter_mut() {
+            let (topic, partition) = (&q.topic, &q.partition);
             let flying = q.flying.len() as u32;
             if flying >= limits.max_in_flight || q.batches.is_empty() {
                 continue;
@@ -379,7 +468,8 @@ impl Accumulator {
         batch: ProducerBatch,
         retry_at: Instant,
     ) -> bool {
-        let q = self.queues.entry((topic.clone(), partition)).or_default();
+        let i = self.queue_index(topic, partition);
+        let q = &mut self.queues[i];
         let no = batch.no;
         q.flying.retain(|n| *n != no);
         let at = q
@@ -395,8 +485,8 @@ impl Accumulator {
 
     /// The partition's batch `no` came back (done or failed): the next one may go.
     pub fn release(&mut self, topic: &Arc<str>, partition: i32, no: u64) {
-        if let Some(q) = self.queues.get_mut(&(topic.clone(), partition)) {
-            q.flying.retain(|n| *n != no);
+        if let Some(&i) = self.index.get(&(topic.clone(), partition)) {
+            self.queues[i].flying.retain(|n| *n != no);
         }
     }
 
@@ -443,7 +533,7 @@ impl Accumulator {
     /// Everything queued goes out without waiting for linger.ms.
     pub fn urgent_all(&mut self) {
         self.flushing = true;
-        for q in self.queues.values_mut() {
+        for q in self.queues.iter_mut() {
             q.urgent = !q.batches.is_empty();
         }
     }
@@ -463,8 +553,9 @@ impl Accumulator {
             self.finished(1, report.into_iter().collect());
         }
         let mut all = Vec::new();
-        for ((topic, partition), q) in self.queues.iter_mut() {
-            all.extend(q.batches.drain(..).map(|b| (topic.clone(), *partition, b)));
+        for q in self.queues.iter_mut() {
+            let (topic, partition) = (q.topic.clone(), q.partition);
+            all.extend(q.batches.drain(..).map(|b| (topic.clone(), partition, b)));
         }
         for (topic, partition, batch) in all {
             self.fail_batch(&topic, partition, batch, e);
@@ -715,6 +806,28 @@ mod tests {
     fn sequences_wrap_after_i32_max() {
         assert_eq!(next_sequence(i32::MAX - 1, 1), i32::MAX);
         assert_eq!(next_sequence(i32::MAX - 1, 3), 1);
+    }
+
+    #[test]
+    fn topic_metadata_is_kept_until_it_changes() {
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
+        let calls = std::cell::Cell::new(0);
+        let lookup = |_: &str| {
+            calls.set(calls.get() + 1);
+            Some(Arc::new(topic(2)))
+        };
+        let (a, _) = acc.topic("t", 1, lookup);
+        let (b, info) = acc.topic("t", 1, lookup);
+        assert!(Arc::ptr_eq(&a, &b) && info.is_some());
+        assert_eq!(calls.get(), 1, "the same topic and generation: no lookup");
+        acc.topic("t", 2, lookup);
+        acc.topic("u", 2, lookup);
+        assert_eq!(calls.get(), 3, "a new generation or another topic looks up");
+        // Unknown topics are not kept.
+        acc.topic("gone", 2, |_| None);
+        acc.topic("gone", 2, |_| None);
+        let (_, info) = acc.topic("gone", 2, lookup);
+        assert!(info.is_some());
     }
 
     #[test]

@@ -137,11 +137,13 @@ impl Producer {
             });
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let topic = self.shared.cluster.topic(&record.topic);
+        let cluster = &self.shared.cluster;
+        let generation = cluster.generation();
         let mut acc = self.shared.acc.lock().unwrap();
+        let (name, topic) = acc.topic(&record.topic, generation, |t| cluster.topic(t));
         let pending = Pending {
             id,
-            topic: acc.intern(&record.topic),
+            topic: name,
             partition: record.partition,
             record: out,
             size,
