@@ -117,8 +117,8 @@ class Emulator:
 
 
 def producer_settings(a, linger):
-    return {"bootstrap.servers": a.bootstrap, "acks": "all", "compression.type": "none",
-            "batch.size": 1_000_000, "linger.ms": linger}
+    return {"bootstrap.servers": a.bootstrap, "acks": "all", "enable.idempotence": True,
+            "compression.type": "none", "batch.size": 1_000_000, "linger.ms": linger}
 
 
 def consumer_settings(a):

@@ -214,7 +214,7 @@ def main():
     with open(a.out, "w") as f:
         f.write("# Benchmarks\n\n")
         f.write("Made by `scripts/bench.sh` (bench/run.py): one broker, every contender in the same "
-                "run, the same settings (acks=all, linger.ms 5 for async and batch, 0 for sync and "
+                "run, the same settings (acks=all, enable.idempotence=true, linger.ms 5 for async and batch, 0 for sync and "
                 "end-to-end, no compression, batch.size 1000000). Ratios are to librdkafka's C API "
                 "and to confluent-kafka (librdkafka through Python); above 1.00× means kafka1c is "
                 "better (higher throughput or lower latency).\n\n")

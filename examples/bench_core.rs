@@ -84,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
 fn producer_config(a: &Args, linger_ms: u64) -> Result<Config, String> {
     let mut c = Config::from_bootstrap(&a.bootstrap).map_err(|e| e.to_string())?;
     c.acks = -1;
+    c.enable_idempotence = Some(true);
     c.compression = Compression::None;
     c.batch_size = 1_000_000;
     c.linger_ms = linger_ms;

@@ -144,6 +144,8 @@ static rd_kafka_t *new_producer(long linger_ms, rd_kafka_topic_t **rkt) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     set(conf, "bootstrap.servers", opt.bootstrap);
     set(conf, "acks", "all");
+    /* kafka1c's default with acks=all: the same delivery guarantees on both sides. */
+    set(conf, "enable.idempotence", "true");
     set(conf, "compression.type", "none");
     set(conf, "batch.size", "1000000");
     snprintf(buf, sizeof buf, "%ld", linger_ms);

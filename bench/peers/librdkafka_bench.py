@@ -43,6 +43,7 @@ def producer(args, linger_ms):
     return Producer({
         "bootstrap.servers": args.bootstrap,
         "acks": "all",
+        "enable.idempotence": True,
         "compression.type": "none",
         "batch.size": 1000000,
         "linger.ms": linger_ms,
