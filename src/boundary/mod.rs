@@ -59,7 +59,13 @@ pub trait AddIn: Send {
     fn param_default(&self, method: usize, param: usize) -> Option<Value>;
     fn has_return(&self, method: usize) -> bool;
     /// Runs a method. `Err(())` means failure, already reported by the component.
-    fn call(&mut self, method: usize, args: Vec<Value>, wants_return: bool) -> Result<Value, ()>;
+    /// `args` may be taken from; what is left is reused for the next call's arguments.
+    fn call(
+        &mut self,
+        method: usize,
+        args: &mut Vec<Value>,
+        wants_return: bool,
+    ) -> Result<Value, ()>;
     /// The boundary caught a panic or met a host fault it cannot pass on as a value; the component
     /// records it as the last error and reports it to the host.
     fn fail(&mut self, context: &str, message: &str);

@@ -26,9 +26,15 @@ pub const DTOR_SLOTS: usize = 1;
 const PTR: usize = size_of::<*const c_void>();
 
 /// Our state behind the vtable pointers.
+/// Largest string argument whose buffer is kept for the next call.
+const KEPT_ARGUMENT_BYTES: usize = 64 * 1024;
+
 struct Inner {
     addin: Option<Box<dyn AddIn>>,
     memory: Option<Memory>,
+    /// The previous call's arguments: the next call decodes its strings into their buffers
+    /// rather than allocating new ones.
+    args: Vec<Value>,
 }
 
 #[repr(C)]
@@ -54,6 +60,7 @@ impl Object {
             inner: Mutex::new(Inner {
                 addin: Some(addin),
                 memory: None,
+                args: Vec::new(),
             }),
         })
     }
@@ -158,26 +165,22 @@ impl Inner {
         }
     }
 
-    fn read_params(
-        &mut self,
-        context: &str,
-        params: *mut TVariant,
-        n: c_long,
-    ) -> Option<Vec<Value>> {
+    /// Reads the arguments into `self.args`; false (reported) when the host passed none.
+    fn read_params(&mut self, context: &str, params: *mut TVariant, n: c_long) -> bool {
         let Ok(count) = usize::try_from(n) else {
             self.fail(context, &format!("negative argument count {n}"));
-            return None;
+            return false;
         };
         if count > 0 && params.is_null() {
             self.fail(context, "the host passed NULL for the arguments");
-            return None;
+            return false;
         }
-        // SAFETY: the host passes `n` consecutive variants at `params` (non-null when n > 0).
-        Some(
-            (0..count)
-                .map(|i| unsafe { variant::read(params.add(i)) })
-                .collect(),
-        )
+        self.args.resize_with(count, Value::default);
+        for (i, slot) in self.args.iter_mut().enumerate() {
+            // SAFETY: the host passes `n` consecutive variants at `params` (non-null when n > 0).
+            unsafe { variant::read_into(params.add(i), slot) };
+        }
+        true
     }
 
     fn call(
@@ -188,13 +191,22 @@ impl Inner {
         params: *mut TVariant,
         n: c_long,
     ) -> bool {
-        let Some(args) = self.read_params(context, params, n) else {
+        if !self.read_params(context, params, n) {
             return false;
-        };
+        }
+        let mut args = std::mem::take(&mut self.args);
         let Some(addin) = self.addin() else {
             return false;
         };
-        match addin.call(index(method), args, ret.is_some()) {
+        let result = addin.call(index(method), &mut args, ret.is_some());
+        // Only small strings are kept: not a huge one (a ProduceBatch body), nor BinaryData.
+        for v in &mut args {
+            if !matches!(v, Value::Str(s) if s.capacity() <= KEPT_ARGUMENT_BYTES) {
+                *v = Value::Empty;
+            }
+        }
+        self.args = args;
+        match result {
             Ok(value) => match ret {
                 Some(out) => self.write_variant(context, out, &value),
                 None => true,

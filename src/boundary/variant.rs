@@ -303,6 +303,28 @@ pub unsafe fn read(v: *const TVariant) -> Value {
 ///
 /// # Safety
 /// A non-null `ptr` must be valid for `len` elements.
+/// `read` into `slot`: a string argument reuses the buffer of the string already there.
+///
+/// # Safety
+/// As for `read`.
+pub unsafe fn read_into(v: *const TVariant, slot: &mut Value) {
+    // SAFETY: caller guarantees `v` is a readable tVariant.
+    let var = unsafe { &*v };
+    if let (vt::PWSTR, Value::Str(buf)) = (var.vt, &mut *slot) {
+        // SAFETY: the host says the active member is a wide string of `len` units.
+        let s = unsafe { var.value.wstr };
+        // SAFETY: as above, the pointer is valid for `len` units.
+        if let Some(units) = unsafe { slice(s.ptr, s.len) } {
+            if let Err(e) = wstr::decode_into(units, buf) {
+                *slot = Value::from(e);
+            }
+            return;
+        }
+    }
+    // SAFETY: as promised by the caller.
+    *slot = unsafe { read(v) };
+}
+
 unsafe fn slice<'a, T>(ptr: *const T, len: u32) -> Option<&'a [T]> {
     if len == 0 {
         return Some(&[]);
@@ -439,6 +461,43 @@ mod tests {
             assert!(write(v.as_mut_ptr(), &value, None));
             read(v.as_ptr())
         }
+    }
+
+    /// A wide-string variant over `units` (which must outlive its use).
+    fn wide(units: &mut [u16]) -> TVariant {
+        TVariant {
+            value: Payload {
+                wstr: StrVal {
+                    ptr: units.as_mut_ptr(),
+                    len: units.len() as u32,
+                },
+            },
+            cb_elements: 0,
+            vt: vt::PWSTR,
+        }
+    }
+
+    #[test]
+    fn reused_argument_buffers_hold_only_the_new_string() {
+        let mut slot = Value::Str(String::with_capacity(64));
+        let texts = ["a longer ascii text", "Привет", "ok", "𝄞 clef", ""];
+        for text in texts {
+            let mut units: Vec<u16> = text.encode_utf16().collect();
+            let v = wide(&mut units);
+            // SAFETY: `v` points at `units`, alive for the call.
+            unsafe { read_into(&v, &mut slot) };
+            assert_eq!(slot, Value::Str(text.to_string()));
+        }
+        let mut bad = [u16::from(b'x'), 0xD800, u16::from(b'y')];
+        let v = wide(&mut bad);
+        // SAFETY: as above.
+        unsafe { read_into(&v, &mut slot) };
+        assert_eq!(slot, Value::BadString { position: 1 });
+        let mut units: Vec<u16> = "next".encode_utf16().collect();
+        let v = wide(&mut units);
+        // SAFETY: as above.
+        unsafe { read_into(&v, &mut slot) };
+        assert_eq!(slot, Value::Str("next".into()));
     }
 
     #[test]

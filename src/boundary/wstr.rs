@@ -12,21 +12,37 @@ pub fn encode_nul(s: &str) -> Vec<u16> {
 /// Decodes strictly: unpaired surrogates are an error, not silently replaced, so the caller can
 /// tell the user their string was damaged instead of sending something else to Kafka.
 pub fn decode(units: &[u16]) -> Result<String, BadUtf16> {
+    let mut out = String::new();
+    decode_into(units, &mut out)?;
+    Ok(out)
+}
+
+/// `decode` into `out`, reusing its buffer (a call's arguments reuse the previous call's).
+pub fn decode_into(units: &[u16], out: &mut String) -> Result<(), BadUtf16> {
+    out.clear();
     // ASCII (most message bodies and all JSON keys): narrow and check in one pass without an
     // early exit, which the compiler vectorizes; an `all()` check first ran a unit at a time.
-    let mut bytes = vec![0u8; units.len()];
     let mut seen = 0u16;
-    for (b, &u) in bytes.iter_mut().zip(units) {
-        *b = u as u8;
-        seen |= u;
+    {
+        // SAFETY: the buffer holds only ASCII when this block ends, or is cleared below before
+        // anyone reads it as a str.
+        let bytes = unsafe { out.as_mut_vec() };
+        bytes.resize(units.len(), 0);
+        for (b, &u) in bytes.iter_mut().zip(units) {
+            *b = u as u8;
+            seen |= u;
+        }
+        if seen >= 0x80 {
+            bytes.clear();
+        }
     }
     if seen < 0x80 {
-        // SAFETY: every unit was below 0x80, so every byte is ASCII, which is valid UTF-8.
-        return Ok(unsafe { String::from_utf8_unchecked(bytes) });
+        return Ok(());
     }
-    String::from_utf16(units).map_err(|_| BadUtf16 {
+    *out = String::from_utf16(units).map_err(|_| BadUtf16 {
         position: first_unpaired(units),
-    })
+    })?;
+    Ok(())
 }
 
 /// Index of the first unpaired surrogate, for the error message.

@@ -4,12 +4,12 @@ use super::error::{CallError, TypeName};
 use super::table::Method;
 use crate::boundary::Value;
 
-pub struct Args {
+pub struct Args<'a> {
     pub method: &'static Method,
-    pub values: Vec<Value>,
+    pub values: &'a mut Vec<Value>,
 }
 
-impl Args {
+impl Args<'_> {
     fn value(&self, i: usize) -> &Value {
         &self.values[i]
     }
@@ -48,12 +48,24 @@ impl Args {
         }
     }
 
-    /// String (as UTF-8) or BinaryData (as is).
-    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, CallError> {
+    /// String (as UTF-8) or BinaryData (as is), borrowed.
+    pub fn bytes_ref(&self, i: usize) -> Result<&[u8], CallError> {
         match self.value(i) {
-            Value::Str(s) => Ok(s.as_bytes().to_vec()),
-            Value::Blob(b) => Ok(b.clone()),
+            Value::Str(s) => Ok(s.as_bytes()),
+            Value::Blob(b) => Ok(b),
             _ => Err(self.wrong(i, &[TypeName::String, TypeName::BinaryData])),
+        }
+    }
+
+    /// `bytes_ref`, or nothing when Undefined/Null.
+    pub fn opt_bytes_ref(&self, i: usize) -> Result<Option<&[u8]>, CallError> {
+        match self.value(i) {
+            Value::Empty | Value::Null => Ok(None),
+            Value::Str(_) | Value::Blob(_) => self.bytes_ref(i).map(Some),
+            _ => Err(self.wrong(
+                i,
+                &[TypeName::String, TypeName::BinaryData, TypeName::Undefined],
+            )),
         }
     }
 
@@ -81,14 +93,7 @@ impl Args {
     }
 
     pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, CallError> {
-        match self.value(i) {
-            Value::Empty | Value::Null => Ok(None),
-            Value::Str(_) | Value::Blob(_) => self.bytes(i).map(Some),
-            _ => Err(self.wrong(
-                i,
-                &[TypeName::String, TypeName::BinaryData, TypeName::Undefined],
-            )),
-        }
+        Ok(self.opt_bytes_ref(i)?.map(<[u8]>::to_vec))
     }
 
     /// A whole Number.

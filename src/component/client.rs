@@ -144,7 +144,12 @@ impl AddIn for Client {
         METHODS.get(method).is_some_and(|m| m.returns)
     }
 
-    fn call(&mut self, index: usize, values: Vec<Value>, _wants_return: bool) -> Result<Value, ()> {
+    fn call(
+        &mut self,
+        index: usize,
+        values: &mut Vec<Value>,
+        _wants_return: bool,
+    ) -> Result<Value, ()> {
         self.last_error.clear();
         let Some(method) = METHODS.get(index) else {
             self.report(&CallError::UnknownMethod(index));

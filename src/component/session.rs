@@ -15,7 +15,7 @@ use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
 use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
-use crate::kafka::{runtime, Client, Config, Record};
+use crate::kafka::{runtime, Client, Config, Record, RecordRef};
 
 /// The message Poll received; its fields are the message properties.
 pub type Message = ConsumedRecord;
@@ -87,9 +87,28 @@ impl Session {
             .map_err(|e| from_kafka(&e))
     }
 
-    pub fn produce_async(&self, r: Outgoing) -> Result<u64, CallError> {
+    pub fn produce_async(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: super::headers::Headers,
+    ) -> Result<u64, CallError> {
+        let headers: Vec<(String, Option<Bytes>)> = headers
+            .into_iter()
+            .map(|(k, v)| (k, v.map(Bytes::from)))
+            .collect();
+        let record = RecordRef {
+            topic,
+            partition,
+            key,
+            value: Some(value),
+            headers: &headers,
+            timestamp_ms: None,
+        };
         self.client
-            .produce_async(outgoing(r))
+            .produce_async_ref(record)
             .map_err(|e| from_kafka(&e))
     }
 

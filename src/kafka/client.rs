@@ -7,7 +7,7 @@ use super::admin::{self, TopicSummary};
 use super::cluster::Cluster;
 use super::config::Config;
 use super::error::{Error, Result};
-use super::producer::{Delivered, FlushOutcome, Producer, Record};
+use super::producer::{Delivered, FlushOutcome, Producer, Record, RecordRef};
 
 pub struct Client {
     cluster: Arc<Cluster>,
@@ -45,6 +45,11 @@ impl Client {
 
     /// Queues a record; returns its delivery id at once.
     pub fn produce_async(&self, record: Record) -> Result<u64> {
+        self.producer.send_async(record.as_ref())
+    }
+
+    /// Like `produce_async`, with the record borrowed: it is encoded into its batch at once.
+    pub fn produce_async_ref(&self, record: RecordRef) -> Result<u64> {
         self.producer.send_async(record)
     }
 

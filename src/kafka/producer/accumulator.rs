@@ -12,20 +12,21 @@ use super::DeliveryReport;
 use crate::kafka::cluster::TopicInfo;
 use crate::kafka::error::Error;
 use crate::kafka::partitioner::partition_for_key;
-use crate::kafka::records::{OutRecord, Stamp};
+use crate::kafka::records::{OutRecord, RecordView, Stamp};
 
 /// The sequence number after `count` records from `seq`; it wraps to 0 after i32::MAX.
 fn next_sequence(seq: i32, count: usize) -> i32 {
     ((seq as i64 + count as i64) % (i32::MAX as i64 + 1)) as i32
 }
 
-/// A record not yet in a batch: its topic's metadata is still unknown.
-pub struct Pending {
+/// A record on its way into a batch: borrowed (`RecordView`) while it is placed at once, owned
+/// (`OutRecord`) while its topic's metadata is still unknown.
+pub struct Pending<R> {
     pub id: u64,
     pub topic: Arc<str>,
     /// The partition the caller asked for, if any.
     pub partition: Option<i32>,
-    pub record: OutRecord,
+    pub record: R,
     /// Its encoded size at most.
     pub size: usize,
     pub enqueued: Instant,
@@ -115,7 +116,7 @@ pub struct Accumulator {
     index: HashMap<PartitionKey, usize>,
     recent: Option<Recent>,
     /// Records whose topic metadata is not known yet, in arrival order.
-    unresolved: Vec<Pending>,
+    unresolved: Vec<Pending<OutRecord>>,
     unresolved_topics: HashSet<Arc<str>>,
     /// Finished ProduceAsync outcomes, until a flush takes them.
     pub reports: VecDeque<DeliveryReport>,
@@ -127,14 +128,36 @@ pub struct Accumulator {
     idempotence: Idempotence,
 }
 
-impl Pending {
-    fn fail(self, e: Error) -> Option<DeliveryReport> {
+impl<R> Pending<R> {
+    fn fail(self, timestamp: i64, e: Error) -> Option<DeliveryReport> {
         super::batch::Entry {
             id: self.id,
-            timestamp: self.record.timestamp,
+            timestamp,
             completion: self.completion,
         }
         .finish(&self.topic, -1, Err(e))
+    }
+
+    fn with_record<S>(self, record: S) -> (Pending<S>, R) {
+        let Pending {
+            id,
+            topic,
+            partition,
+            record: old,
+            size,
+            enqueued,
+            completion,
+        } = self;
+        let p = Pending {
+            id,
+            topic,
+            partition,
+            record,
+            size,
+            enqueued,
+            completion,
+        };
+        (p, old)
     }
 }
 
@@ -228,7 +251,12 @@ impl Accumulator {
     /// Queues a record. Returns whether the sender must look now: a linger window opened, a
     /// batch filled up, the record is urgent or failed, or metadata is needed. Waking the sender
     /// for every record would cost a thread wake-up per ProduceAsync call.
-    pub fn push(&mut self, p: Pending, topic: Option<&TopicInfo>, urgent: bool) -> bool {
+    pub fn push(
+        &mut self,
+        p: Pending<RecordView>,
+        topic: Option<&TopicInfo>,
+        urgent: bool,
+    ) -> bool {
         self.pending += 1;
         match topic {
             // Records of a topic still waiting for metadata go behind the earlier ones, or a
@@ -236,15 +264,16 @@ impl Accumulator {
             Some(t) if !self.unresolved_topics.contains(&p.topic) => self.place(p, t, urgent),
             _ => {
                 self.unresolved_topics.insert(p.topic.clone());
-                self.unresolved.push(p);
+                let owned = p.record.to_owned();
+                self.unresolved.push(p.with_record(owned).0);
                 true
             }
         }
     }
 
-    fn place(&mut self, p: Pending, topic: &TopicInfo, urgent: bool) -> bool {
+    fn place(&mut self, p: Pending<RecordView>, topic: &TopicInfo, urgent: bool) -> bool {
         let count = topic.partitions.len() as i32;
-        let partition = match (p.partition, &p.record.key) {
+        let partition = match (p.partition, p.record.key) {
             (Some(n), _) if n < count => n,
             (Some(n), _) => {
                 let e = Error::UnknownPartition {
@@ -252,7 +281,8 @@ impl Accumulator {
                     partition: n,
                     count,
                 };
-                let report = p.fail(e);
+                let ts = p.record.timestamp;
+                let report = p.fail(ts, e);
                 self.finished(1, report.into_iter().collect());
                 return true;
             }
@@ -307,7 +337,8 @@ impl Accumulator {
                 Some(t) => {
                     let urgent = matches!(p.completion, Completion::Waiter(_)) || self.flushing;
                     // The sender is the caller here: it looks at the queues next anyway.
-                    let _ = self.place(p, &t, urgent);
+                    let (shell, record) = p.with_record(());
+                    let _ = self.place(shell.with_record(record.view()).0, &t, urgent);
                 }
                 None if now >= p.enqueued + self.limits.max_block => {
                     let e = match missing(&p.topic) {
@@ -316,7 +347,8 @@ impl Accumulator {
                         },
                         Some(code) => Error::broker(code, Some(&p.topic), None, None),
                     };
-                    let report = p.fail(e);
+                    let ts = p.record.timestamp;
+                    let report = p.fail(ts, e);
                     self.finished(1, report.into_iter().collect());
                 }
                 None => {
@@ -549,7 +581,8 @@ impl Accumulator {
     pub fn fail_all(&mut self, e: &Error) {
         self.unresolved_topics.clear();
         for p in std::mem::take(&mut self.unresolved) {
-            let report = p.fail(e.clone());
+            let ts = p.record.timestamp;
+            let report = p.fail(ts, e.clone());
             self.finished(1, report.into_iter().collect());
         }
         let mut all = Vec::new();
@@ -567,8 +600,6 @@ impl Accumulator {
 mod tests {
     use super::*;
     use crate::kafka::cluster::PartitionInfo;
-    use crate::kafka::records::record_size;
-    use bytes::Bytes;
 
     fn topic(n: usize) -> TopicInfo {
         TopicInfo {
@@ -593,27 +624,34 @@ mod tests {
         }
     }
 
-    fn record(key: Option<&str>) -> OutRecord {
-        OutRecord {
-            key: key.map(|k| Bytes::from(k.to_string())),
-            value: Some(Bytes::from(vec![b'v'; 100])),
-            headers: vec![],
+    static VALUE: [u8; 100] = [b'v'; 100];
+
+    fn record(key: Option<&'static str>) -> RecordView<'static> {
+        RecordView {
+            key: key.map(str::as_bytes),
+            value: Some(&VALUE),
+            headers: &[],
             timestamp: 0,
         }
     }
 
     /// Batch bytes that hold exactly `n` of these records.
     fn holding(n: usize) -> usize {
-        61 + n * record_size(&record(None))
+        61 + n * record(None).size()
     }
 
-    fn pending(id: u64, key: Option<&str>, partition: Option<i32>, now: Instant) -> Pending {
+    fn pending(
+        id: u64,
+        key: Option<&'static str>,
+        partition: Option<i32>,
+        now: Instant,
+    ) -> Pending<RecordView<'static>> {
         let record = record(key);
         Pending {
             id,
             topic: Arc::from("t"),
             partition,
-            size: record_size(&record),
+            size: record.size(),
             record,
             enqueued: now,
             completion: Completion::Report,

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::{Delivered, DeliveryReport};
 use crate::kafka::config::Compression;
 use crate::kafka::error::Result;
-use crate::kafka::records::{restamp, BatchBuilder, OutRecord, Stamp};
+use crate::kafka::records::{restamp, BatchBuilder, RecordView, Stamp};
 
 /// Initial room for a batch's records; it grows to batch.size only when records come that fast.
 const INITIAL_BYTES: usize = 16 * 1024;
@@ -84,7 +84,7 @@ impl ProducerBatch {
     }
 
     /// Appends a record; the caller checked `fits`.
-    pub fn append(&mut self, record: &OutRecord, id: u64, completion: Completion) {
+    pub fn append(&mut self, record: &RecordView, id: u64, completion: Completion) {
         if let Body::Open(b) = &mut self.body {
             b.append(record);
             self.entries.push(Entry {
@@ -141,7 +141,7 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::records::{decode_batches, record_size};
+    use crate::kafka::records::{decode_batches, record_size, OutRecord};
 
     fn record(ts: i64, value: &str) -> OutRecord {
         OutRecord {
@@ -158,9 +158,9 @@ mod tests {
         let size = record_size(&r);
         let mut b = ProducerBatch::new(0, Instant::now(), size, 2 * size + 61);
         assert!(b.fits(size, 2 * size + 61));
-        b.append(&r, 1, Completion::Report);
+        b.append(&r.view(), 1, Completion::Report);
         assert!(b.fits(size, 2 * size + 61));
-        b.append(&record(990, "b"), 2, Completion::Report);
+        b.append(&record(990, "b").view(), 2, Completion::Report);
         assert!(!b.fits(size, 2 * size + 61), "the limit holds");
         let first = b.seal(Compression::None).unwrap();
         assert!(!b.fits(1, usize::MAX), "sealed batches take nothing more");

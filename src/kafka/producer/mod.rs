@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, Notify};
 
 use super::cluster::Cluster;
 use super::error::{Error, Result};
-use super::records::{record_size, OutRecord, BATCH_OVERHEAD};
+use super::records::{RecordView, BATCH_OVERHEAD};
 use accumulator::{Accumulator, Limits, Pending};
 use batch::Completion;
 
@@ -32,6 +32,32 @@ pub struct Record {
     pub headers: Vec<(String, Option<Bytes>)>,
     /// Creation time (ms since the Unix epoch); now when `None`.
     pub timestamp_ms: Option<i64>,
+}
+
+/// A record to produce, borrowed: its bytes are encoded straight into their batch, so a caller
+/// holding them elsewhere (the 1C boundary) need not copy them first.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: Option<i32>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [(String, Option<Bytes>)],
+    /// Creation time (ms since the Unix epoch); now when `None`.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Record {
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
 }
 
 /// Where the broker put a record.
@@ -109,7 +135,12 @@ impl Producer {
     }
 
     /// Queues a record; returns its id and whether the sender should look now.
-    fn enqueue(&self, record: Record, completion: Completion, urgent: bool) -> Result<(u64, bool)> {
+    fn enqueue(
+        &self,
+        record: RecordRef,
+        completion: Completion,
+        urgent: bool,
+    ) -> Result<(u64, bool)> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
@@ -117,19 +148,19 @@ impl Producer {
         if let Some(p) = record.partition {
             if p < 0 {
                 return Err(Error::UnknownPartition {
-                    topic: record.topic,
+                    topic: record.topic.to_string(),
                     partition: p,
                     count: 0,
                 });
             }
         }
-        let out = OutRecord {
+        let out = RecordView {
             key: record.key,
             value: record.value,
             headers: record.headers,
             timestamp: record.timestamp_ms.unwrap_or_else(now_ms),
         };
-        let size = record_size(&out);
+        let size = out.size();
         if size + BATCH_OVERHEAD > config.message_max_bytes {
             return Err(Error::MessageTooLarge {
                 size: size + BATCH_OVERHEAD,
@@ -140,7 +171,7 @@ impl Producer {
         let cluster = &self.shared.cluster;
         let generation = cluster.generation();
         let mut acc = self.shared.acc.lock().unwrap();
-        let (name, topic) = acc.topic(&record.topic, generation, |t| cluster.topic(t));
+        let (name, topic) = acc.topic(record.topic, generation, |t| cluster.topic(t));
         let pending = Pending {
             id,
             topic: name,
@@ -157,13 +188,13 @@ impl Producer {
     /// Sends one record and waits until the broker acknowledged it (sent at once, no linger).
     pub async fn send(&self, record: Record) -> Result<Delivered> {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(record, Completion::Waiter(tx), true)?;
+        self.enqueue(record.as_ref(), Completion::Waiter(tx), true)?;
         sender::send_now(&self.shared).await;
         rx.await.unwrap_or(Err(Error::Closed))
     }
 
     /// Queues a record; its report comes from a later `flush`. Returns the delivery id.
-    pub fn send_async(&self, record: Record) -> Result<u64> {
+    pub fn send_async(&self, record: RecordRef) -> Result<u64> {
         let (id, wake) = self.enqueue(record, Completion::Report, false)?;
         if wake {
             self.shared.wake.notify_one();
@@ -178,7 +209,8 @@ impl Producer {
             .map(|r| {
                 let (tx, rx) = oneshot::channel();
                 // The sender is woken once below, for all of them.
-                self.enqueue(r, Completion::Waiter(tx), false).map(|_| rx)
+                self.enqueue(r.as_ref(), Completion::Waiter(tx), false)
+                    .map(|_| rx)
             })
             .collect();
         self.shared.acc.lock().unwrap().urgent_all();

@@ -17,17 +17,54 @@ pub struct OutRecord {
     pub timestamp: i64,
 }
 
+/// A record to encode, borrowed: a caller's bytes go straight into the batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [(String, Option<Bytes>)],
+    pub timestamp: i64,
+}
+
+impl OutRecord {
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl RecordView<'_> {
+    pub fn to_owned(&self) -> OutRecord {
+        OutRecord {
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            headers: self.headers.to_vec(),
+            timestamp: self.timestamp,
+        }
+    }
+
+    /// Upper bound of the record's encoded size in any batch (deltas at their widest).
+    pub fn size(&self) -> usize {
+        let body = body_len(self, 0, 0) + 9 + 4;
+        body + varint_len(body as i64)
+    }
+}
+
 /// Bytes of a batch header before its first record.
 pub const BATCH_OVERHEAD: usize = 61;
 
-fn bytes_len(b: &Option<Bytes>) -> usize {
+fn bytes_len(b: Option<&[u8]>) -> usize {
     match b {
         None => varint_len(-1),
         Some(b) => varint_len(b.len() as i64) + b.len(),
     }
 }
 
-fn put_bytes(buf: &mut BytesMut, b: &Option<Bytes>) {
+fn put_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
     match b {
         None => put_varint(buf, -1),
         Some(b) => {
@@ -38,22 +75,21 @@ fn put_bytes(buf: &mut BytesMut, b: &Option<Bytes>) {
 }
 
 /// Size of a record's body (everything after its length prefix).
-fn body_len(r: &OutRecord, timestamp_delta: i64, offset_delta: i64) -> usize {
+fn body_len(r: &RecordView, timestamp_delta: i64, offset_delta: i64) -> usize {
     1 + varint_len(timestamp_delta)
         + varint_len(offset_delta)
-        + bytes_len(&r.key)
-        + bytes_len(&r.value)
+        + bytes_len(r.key)
+        + bytes_len(r.value)
         + varint_len(r.headers.len() as i64)
         + r.headers
             .iter()
-            .map(|(k, v)| varint_len(k.len() as i64) + k.len() + bytes_len(v))
+            .map(|(k, v)| varint_len(k.len() as i64) + k.len() + bytes_len(v.as_deref()))
             .sum::<usize>()
 }
 
 /// Upper bound of a record's encoded size in any batch (deltas at their widest).
 pub fn record_size(r: &OutRecord) -> usize {
-    let body = body_len(r, 0, 0) + 9 + 4;
-    body + varint_len(body as i64)
+    r.view().size()
 }
 
 /// A batch encoded as records arrive, so a queued record costs its encoded bytes and nothing
@@ -90,7 +126,7 @@ impl BatchBuilder {
     }
 
     /// Appends a record; timestamps are deltas from the first record's, as the format says.
-    pub fn append(&mut self, r: &OutRecord) {
+    pub fn append(&mut self, r: &RecordView) {
         if self.count == 0 {
             self.base_ts = r.timestamp;
             self.max_ts = r.timestamp;
@@ -103,13 +139,13 @@ impl BatchBuilder {
         body.put_i8(0);
         put_varint(body, ts_delta);
         put_varint(body, offset_delta);
-        put_bytes(body, &r.key);
-        put_bytes(body, &r.value);
+        put_bytes(body, r.key);
+        put_bytes(body, r.value);
         put_varint(body, r.headers.len() as i64);
-        for (k, v) in &r.headers {
+        for (k, v) in r.headers {
             put_varint(body, k.len() as i64);
             body.put_slice(k.as_bytes());
-            put_bytes(body, v);
+            put_bytes(body, v.as_deref());
         }
         self.count += 1;
     }
@@ -185,7 +221,7 @@ pub fn restamp(batch: &[u8], stamp: Stamp) -> Bytes {
 pub fn encode_batch(records: &[&OutRecord], compression: Compression) -> Result<Bytes> {
     let mut b = BatchBuilder::new(records.iter().map(|r| record_size(r)).sum());
     for r in records {
-        b.append(r);
+        b.append(&r.view());
     }
     b.finish(compression, None)
 }

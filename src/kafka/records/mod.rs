@@ -8,5 +8,5 @@ mod varint;
 
 pub use decode::{decode_batches, Batch, InRecord};
 pub use encode::{
-    encode_batch, record_size, restamp, BatchBuilder, OutRecord, Stamp, BATCH_OVERHEAD,
+    encode_batch, record_size, restamp, BatchBuilder, OutRecord, RecordView, Stamp, BATCH_OVERHEAD,
 };
