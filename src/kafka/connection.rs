@@ -501,9 +501,21 @@ async fn read_loop<R: AsyncRead + Unpin>(mut read: R, shared: Arc<Shared>) {
             Ok(n) => break format!("bad response size {n}"),
             Err(e) => break format!("read failed: {e}"),
         };
-        let mut buf = BytesMut::zeroed(size);
-        if let Err(e) = read.read_exact(&mut buf).await {
-            break format!("read failed: {e}");
+        // Read into spare capacity: zeroing a multi-megabyte Fetch response first cost a
+        // tenth of the fetcher's time.
+        let mut buf = BytesMut::with_capacity(size);
+        let mut failed = None;
+        while buf.len() < size {
+            let left = size - buf.len();
+            match read.read_buf(&mut (&mut buf).limit(left)).await {
+                Ok(0) => failed = Some("read failed: connection closed".to_string()),
+                Ok(_) => continue,
+                Err(e) => failed = Some(format!("read failed: {e}")),
+            }
+            break;
+        }
+        if let Some(reason) = failed {
+            break reason;
         }
         let frame = buf.freeze();
         let correlation = (&frame[..4]).get_i32();
