@@ -199,10 +199,17 @@ impl Inner {
             return false;
         };
         let result = addin.call(index(method), &mut args, ret.is_some());
-        // Only small strings are kept: not a huge one (a ProduceBatch body), nor BinaryData.
+        // Only small strings' buffers are kept (not a ProduceBatch body, nor BinaryData), and
+        // wiped: an argument may be a password in Connect's settings.
         for v in &mut args {
-            if !matches!(v, Value::Str(s) if s.capacity() <= KEPT_ARGUMENT_BYTES) {
-                *v = Value::Empty;
+            match v {
+                Value::Str(s) if s.capacity() <= KEPT_ARGUMENT_BYTES => {
+                    let mut bytes = std::mem::take(s).into_bytes();
+                    bytes.fill(0);
+                    bytes.clear();
+                    *s = String::from_utf8(bytes).unwrap_or_default();
+                }
+                _ => *v = Value::Empty,
             }
         }
         self.args = args;

@@ -299,10 +299,6 @@ pub unsafe fn read(v: *const TVariant) -> Value {
     }
 }
 
-/// A slice over host memory; NULL is fine only for an empty value.
-///
-/// # Safety
-/// A non-null `ptr` must be valid for `len` elements.
 /// `read` into `slot`: a string argument reuses the buffer of the string already there.
 ///
 /// # Safety
@@ -325,6 +321,10 @@ pub unsafe fn read_into(v: *const TVariant, slot: &mut Value) {
     *slot = unsafe { read(v) };
 }
 
+/// A slice over host memory; NULL is fine only for an empty value.
+///
+/// # Safety
+/// A non-null `ptr` must be valid for `len` elements.
 unsafe fn slice<'a, T>(ptr: *const T, len: u32) -> Option<&'a [T]> {
     if len == 0 {
         return Some(&[]);

@@ -39,9 +39,18 @@ pub fn decode_into(units: &[u16], out: &mut String) -> Result<(), BadUtf16> {
     if seen < 0x80 {
         return Ok(());
     }
-    *out = String::from_utf16(units).map_err(|_| BadUtf16 {
-        position: first_unpaired(units),
-    })?;
+    // Other text (Cyrillic) is decoded into the same buffer.
+    for c in char::decode_utf16(units.iter().copied()) {
+        match c {
+            Ok(c) => out.push(c),
+            Err(_) => {
+                out.clear();
+                return Err(BadUtf16 {
+                    position: first_unpaired(units),
+                });
+            }
+        }
+    }
     Ok(())
 }
 

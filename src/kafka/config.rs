@@ -253,9 +253,11 @@ impl Config {
         Ok(c)
     }
 
-    /// Whether the producer asks for idempotence: set, or by default with acks=all.
+    /// Whether the producer asks for idempotence: set, or by default with acks=all and at most
+    /// 5 batches in flight (brokers remember only a producer's last 5), as the Java client does.
     pub fn idempotent(&self) -> bool {
-        self.enable_idempotence.unwrap_or(self.acks == -1)
+        self.enable_idempotence
+            .unwrap_or(self.acks == -1 && self.max_in_flight.is_none_or(|n| n <= 5))
     }
 
     /// Batches per partition in flight when the producer is (or is not) idempotent.
@@ -436,7 +438,11 @@ mod tests {
     #[test]
     fn max_in_flight_is_bounded() {
         let c = Config::parse(r#"{"bootstrap.servers":"h:1","max.in.flight":7}"#).unwrap();
-        assert_eq!(c.in_flight(true), 7);
+        assert_eq!(c.in_flight(c.idempotent()), 7);
+        assert!(
+            !c.idempotent(),
+            "more than 5 in flight turns the default off"
+        );
         let e = Config::parse(
             r#"{"bootstrap.servers":"h:1","max.in.flight.requests.per.connection":0}"#,
         )

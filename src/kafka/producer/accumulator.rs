@@ -393,8 +393,7 @@ impl Accumulator {
         );
         for q in self.queues.iter_mut() {
             let (topic, partition) = (&q.topic, &q.partition);
-            let flying = q.flying.len() as u32;
-            if flying >= limits.max_in_flight || q.batches.is_empty() {
+            if q.flying.len() as u32 >= limits.max_in_flight || q.batches.is_empty() {
                 continue;
             }
             // Batches past delivery.timeout.ms fail rather than wait forever.
@@ -405,69 +404,80 @@ impl Accumulator {
             {
                 expired.push((topic.clone(), *partition, q.batches.pop_front().unwrap()));
             }
-            let Some(front) = q.batches.front() else {
-                continue;
-            };
-            if waiting {
-                continue;
-            }
-            if let Some(at) = q.retry_at {
-                // A retry waits for the batches sent after it: they come back failed on its
-                // gap, and then all go again in order.
-                if flying > 0 {
-                    continue;
+            // As many batches as are ready and may be in flight, oldest first.
+            while let Some(front) = q.batches.front() {
+                let flying = q.flying.len() as u32;
+                if flying >= limits.max_in_flight {
+                    break;
                 }
-                if now < at {
-                    next = Some(next.map_or(at, |n| n.min(at)));
-                    continue;
+                if waiting {
+                    // They still expire while no producer id comes.
+                    let expiry = front.created + limits.delivery_timeout;
+                    next = Some(next.map_or(expiry, |n| n.min(expiry)));
+                    break;
                 }
-            }
-            let full = q.batches.len() > 1 || front.size() >= limits.batch_bytes;
-            let due = front.created + linger;
-            if !(q.urgent || flushing || full || now >= due) {
-                next = Some(next.map_or(due, |n| n.min(due)));
-                continue;
-            }
-            let leader = leader_of(topic, *partition);
-            if leader < 0 {
-                need_metadata = true;
-                continue;
-            }
-            if let Some(p) = producer {
-                if q.sequence_of != Some(p) {
-                    // Batches sent under the old producer id must be back before the
-                    // partition's sequence starts again from 0 under the new one.
+                if let Some(at) = q.retry_at {
+                    // A retry waits for the batches sent after it: they come back failed on
+                    // its gap, and then all go again in order.
                     if flying > 0 {
-                        continue;
+                        break;
                     }
-                    q.sequence_of = Some(p);
-                    q.next_sequence = 0;
+                    if now < at {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                        break;
+                    }
                 }
-            }
-            let mut batch = q.batches.pop_front().expect("checked above");
-            if let Some((producer_id, epoch)) = producer {
-                let current = batch.stamp.map(|s| (s.producer_id, s.epoch));
-                if current != Some((producer_id, epoch)) {
-                    batch.stamp = Some(Stamp {
-                        producer_id,
-                        epoch,
-                        base_sequence: q.next_sequence,
-                    });
-                    q.next_sequence = next_sequence(q.next_sequence, batch.entries.len());
+                let full = q.batches.len() > 1 || front.size() >= limits.batch_bytes;
+                let due = front.created + linger;
+                if !(q.urgent || flushing || full || now >= due) {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                    break;
                 }
+                let leader = leader_of(topic, *partition);
+                if leader < 0 {
+                    need_metadata = true;
+                    break;
+                }
+                if let Some(p) = producer {
+                    if q.sequence_of != Some(p) {
+                        // Batches sent under the old producer id must be back before the
+                        // partition's sequence starts again from 0 under the new one.
+                        if flying > 0 {
+                            break;
+                        }
+                        q.sequence_of = Some(p);
+                        q.next_sequence = 0;
+                    }
+                }
+                let mut batch = q.batches.pop_front().expect("checked above");
+                match producer {
+                    Some((producer_id, epoch)) => {
+                        let current = batch.stamp.map(|s| (s.producer_id, s.epoch));
+                        if current != Some((producer_id, epoch)) {
+                            batch.stamp = Some(Stamp {
+                                producer_id,
+                                epoch,
+                                base_sequence: q.next_sequence,
+                            });
+                            q.next_sequence = next_sequence(q.next_sequence, batch.entries.len());
+                        }
+                    }
+                    // Idempotence turned off after it was stamped: sent without a stamp.
+                    None => batch.stamp = None,
+                }
+                q.flying.push(batch.no);
+                q.urgent = q.urgent && !q.batches.is_empty();
+                q.retry_at = None;
+                if self.sticky.get(topic) == Some(partition) {
+                    self.sticky.remove(topic);
+                }
+                out.push(ReadyBatch {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    leader,
+                    batch,
+                });
             }
-            q.flying.push(batch.no);
-            q.urgent = q.urgent && !q.batches.is_empty();
-            q.retry_at = None;
-            if self.sticky.get(topic) == Some(partition) {
-                self.sticky.remove(topic);
-            }
-            out.push(ReadyBatch {
-                topic: topic.clone(),
-                partition: *partition,
-                leader,
-                batch,
-            });
         }
         let timeout = self.limits.delivery_timeout;
         for (topic, partition, batch) in expired {
@@ -532,9 +542,10 @@ impl Accumulator {
         }
     }
 
-    /// Whether a producer id must be asked for now; the caller asks.
+    /// Whether a producer id must be asked for now (one is needed and records wait for it);
+    /// the caller asks. A client that never produces never asks.
     pub fn take_producer_id_request(&mut self) -> bool {
-        let needed = self.idempotence == Idempotence::Needed;
+        let needed = self.idempotence == Idempotence::Needed && self.pending > 0;
         if needed {
             self.idempotence = Idempotence::Requested;
         }
@@ -700,15 +711,11 @@ mod tests {
         }
         let linger = Duration::from_millis(5);
         let first = acc.ready(now, linger, |_, _| 1).0;
-        let second = acc.ready(now, linger, |_, _| 1).0;
-        assert_eq!((first.len(), second.len()), (1, 1), "two batches in flight");
+        assert_eq!(first.len(), 2, "two batches in flight, taken at once");
         assert!(acc.ready(now, linger, |_, _| 1).0.is_empty(), "not a third");
         acc.release(&first[0].topic, 0, first[0].batch.no);
         let third = acc.ready(now, linger, |_, _| 1).0;
-        let all: Vec<u64> = [&first, &second, &third]
-            .iter()
-            .flat_map(|b| ids(&b[0]))
-            .collect();
+        let all: Vec<u64> = first.iter().chain(&third).flat_map(ids).collect();
         assert_eq!(all, [0, 1, 2, 3, 4, 5], "in order");
     }
 
@@ -805,6 +812,10 @@ mod tests {
         let now = Instant::now();
         let t = topic(1);
         let mut acc = Accumulator::new(limits(holding(2), 5), true);
+        assert!(
+            !acc.take_producer_id_request(),
+            "nothing to send: no request"
+        );
         for i in 0..6 {
             acc.push(pending(i, None, Some(0), now), Some(&t), true);
         }
@@ -838,6 +849,16 @@ mod tests {
         }
         let renumbered = all_ready(&mut acc, now);
         assert_eq!(seqs(&renumbered), [(0, 10, 0), (2, 10, 2), (4, 10, 4)]);
+        // The broker gives no producer id any more: the batches go again without stamps.
+        acc.sequence_lost(renumbered[0].batch.stamp);
+        assert!(acc.take_producer_id_request());
+        acc.idempotence_off(1);
+        for b in renumbered {
+            acc.requeue(&b.topic, 0, b.batch, now);
+        }
+        let plain = all_ready(&mut acc, now);
+        assert_eq!(plain.len(), 1, "one at a time without idempotence");
+        assert!(plain[0].batch.stamp.is_none());
     }
 
     #[test]

@@ -95,6 +95,8 @@ async fn init_producer_id(shared: Arc<Shared>) {
     let refused = loop {
         if shared.closed.load(Ordering::SeqCst) {
             shared.acc.lock().unwrap().producer_id_failed();
+            // The sender decides what the closing means for the records still queued.
+            shared.wake.notify_one();
             return;
         }
         match shared.cluster.send_any(&req).await {
@@ -150,12 +152,23 @@ fn take_ready(
             .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
             .unwrap_or(-1)
     });
-    let mut groups: HashMap<i32, Vec<ReadyBatch>> = HashMap::new();
+    // Per broker, a request carries one batch per partition: a partition's next batches go in
+    // the following requests, which leave after it (their turns are taken in order).
+    let mut groups: HashMap<i32, Vec<Vec<ReadyBatch>>> = HashMap::new();
     for b in batches {
-        groups.entry(b.leader).or_default().push(b);
+        let requests = groups.entry(b.leader).or_default();
+        let free = requests.iter_mut().find(|r| {
+            !r.iter()
+                .any(|x| x.partition == b.partition && x.topic == b.topic)
+        });
+        match free {
+            Some(r) => r.push(b),
+            None => requests.push(vec![b]),
+        }
     }
     let dispatches = groups
         .into_iter()
+        .flat_map(|(broker, requests)| requests.into_iter().map(move |r| (broker, r)))
         .map(|(broker, batches)| Dispatch {
             broker,
             turn: shared.turns.take(broker),
@@ -218,6 +231,7 @@ async fn send_request(shared: Arc<Shared>, d: Dispatch) {
         }
     }
     if sendable.is_empty() {
+        wake_if_queued(&shared);
         return;
     }
     let mut topics: Vec<TopicProduceData> = Vec::new();
