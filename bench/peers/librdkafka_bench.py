@@ -111,9 +111,12 @@ def flush_all(p, acks, expected):
 
 
 def warm_up_producer(p, args):
-    # Metadata and connection setup happen before the clock starts; the warm-up
-    # message itself is not counted (consume scenarios only need "at least count").
+    # Metadata, connections and the idempotent producer id are set up before the clock
+    # starts; the warm-up message itself is not counted (consume scenarios only need "at
+    # least count").
     p.list_topics(args.topic, timeout=10)
+    p.produce(args.topic, b"warm-up")
+    p.flush(30)
 
 
 def produce_async(args):
