@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka1c::kafka::config::Compression;
-use kafka1c::kafka::{runtime, Client, Config, Error, Record};
+use kafka1c::kafka::{runtime, Client, Config, DeliveryReport, Error, Record};
 use serde_json::json;
 use support::{peer, Broker};
 
@@ -166,18 +166,7 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
         "{:?}",
         reports.iter().find(|r| r.result.is_err())
     );
-    // The acknowledged offsets, in produce order, must be 0, 1, 2, ...
-    let offset_of: std::collections::HashMap<u64, i64> = reports
-        .iter()
-        .map(|r| (r.id, r.result.as_ref().unwrap().offset))
-        .collect();
-    let acked: Vec<i64> = ids.iter().map(|id| offset_of[id]).collect();
-    if acked.iter().enumerate().any(|(i, o)| *o != i as i64) {
-        panic!(
-            "records were acknowledged out of produce order: {}",
-            runs(&acked)
-        );
-    }
+    assert_acked_in_order(&ids, &reports);
     let got = read_back(&b, &t, 1000);
     // Values are "value-<n>-...": the sequence must be 0..1000 in offset order.
     let seq: Vec<(i64, usize)> = got
@@ -209,22 +198,7 @@ fn sequence_errors_get_a_new_producer_id_and_keep_order() {
     // OUT_OF_ORDER_SEQUENCE_NUMBER, then UNKNOWN_PRODUCER_ID, on the first two requests.
     let r = b.command(json!({"cmd": "push_request_errors", "api_key": 0, "errors": [45, 59]}));
     assert_eq!(r["ok"], true);
-    let ids: Vec<u64> = (0..300)
-        .map(|i| c.produce_async(record(&t, i)).unwrap())
-        .collect();
-    let out = runtime::block_on(c.flush(Duration::from_secs(30)));
-    assert_eq!(out.pending, 0);
-    let offset_of: std::collections::HashMap<u64, i64> = out
-        .reports
-        .iter()
-        .map(|r| (r.id, r.result.as_ref().expect("delivered").offset))
-        .collect();
-    let acked: Vec<i64> = ids.iter().map(|id| offset_of[id]).collect();
-    assert!(
-        acked.iter().enumerate().all(|(i, o)| *o == i as i64),
-        "{}",
-        runs(&acked)
-    );
+    produce_in_order(&c, &t, 300);
     let got = read_back(&b, &t, 300);
     assert!(got
         .iter()
@@ -234,20 +208,29 @@ fn sequence_errors_get_a_new_producer_id_and_keep_order() {
     let tansu = Broker::tansu();
     let c = client(&tansu, json!({"linger.ms": 0, "batch.size": 1500}));
     let t = topic(&tansu, &c, 1);
-    let ids: Vec<u64> = (0..2000)
-        .map(|i| c.produce_async(record(&t, i)).unwrap())
+    produce_in_order(&c, &t, 2000);
+}
+
+/// Produces records 0..n to a fresh topic and checks they were acknowledged at offsets 0..n.
+fn produce_in_order(c: &Client, t: &str, n: usize) {
+    let ids: Vec<u64> = (0..n)
+        .map(|i| c.produce_async(record(t, i)).unwrap())
         .collect();
     let out = runtime::block_on(c.flush(Duration::from_secs(60)));
     assert_eq!(out.pending, 0);
-    let offset_of: std::collections::HashMap<u64, i64> = out
-        .reports
+    assert_acked_in_order(&ids, &out.reports);
+}
+
+/// The acknowledged offsets, in produce order, must be 0, 1, 2, ...
+fn assert_acked_in_order(ids: &[u64], reports: &[DeliveryReport]) {
+    let offset_of: std::collections::HashMap<u64, i64> = reports
         .iter()
         .map(|r| (r.id, r.result.as_ref().expect("delivered").offset))
         .collect();
     let acked: Vec<i64> = ids.iter().map(|id| offset_of[id]).collect();
     assert!(
         acked.iter().enumerate().all(|(i, o)| *o == i as i64),
-        "{}",
+        "records were acknowledged out of produce order: {}",
         runs(&acked)
     );
 }
