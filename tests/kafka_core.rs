@@ -211,6 +211,30 @@ fn sequence_errors_get_a_new_producer_id_and_keep_order() {
     produce_in_order(&c, &t, 2000);
 }
 
+/// A broker that refuses a producer id (CLUSTER_AUTHORIZATION_FAILED on InitProducerId): by
+/// default the producer goes on without idempotence; asked for explicitly, the waiting record
+/// fails naming the setting, and a later record asks again.
+#[test]
+fn a_refused_producer_id_falls_back_or_fails_as_configured() {
+    let b = Broker::mock(1);
+    let refuse = || {
+        let r = b.command(json!({"cmd": "push_request_errors", "api_key": 22, "errors": [31]}));
+        assert_eq!(r["ok"], true);
+    };
+    let c = client(&b, json!({"linger.ms": 2, "batch.size": 2000}));
+    let t = topic(&b, &c, 1);
+    refuse();
+    produce_in_order(&c, &t, 200);
+
+    let c = client(&b, json!({"enable.idempotence": true}));
+    let t = topic(&b, &c, 1);
+    refuse();
+    let e = runtime::block_on(c.produce(record(&t, 0))).unwrap_err();
+    assert!(e.to_string().contains("enable.idempotence"), "{e}");
+    let d = runtime::block_on(c.produce(record(&t, 1))).expect("a producer id the second time");
+    assert_eq!(d.offset, 0, "the refused record was never sent");
+}
+
 /// Produces records 0..n to a fresh topic and checks they were acknowledged at offsets 0..n.
 fn produce_in_order(c: &Client, t: &str, n: usize) {
     let ids: Vec<u64> = (0..n)
