@@ -55,12 +55,16 @@ fn record(
         partition,
         key: key.map(Bytes::from),
         value: value.map(Bytes::from),
-        headers: headers
-            .into_iter()
-            .map(|(k, v)| (k, v.map(Bytes::from)))
-            .collect(),
+        headers: header_bytes(headers),
         timestamp_ms: None,
     }
+}
+
+fn header_bytes(headers: super::headers::Headers) -> Vec<(String, Option<Bytes>)> {
+    headers
+        .into_iter()
+        .map(|(k, v)| (k, v.map(Bytes::from)))
+        .collect()
 }
 
 fn outgoing(r: Outgoing) -> Record {
@@ -95,10 +99,7 @@ impl Session {
         value: &[u8],
         headers: super::headers::Headers,
     ) -> Result<u64, CallError> {
-        let headers: Vec<(String, Option<Bytes>)> = headers
-            .into_iter()
-            .map(|(k, v)| (k, v.map(Bytes::from)))
-            .collect();
+        let headers = header_bytes(headers);
         let record = RecordRef {
             topic,
             partition,

@@ -314,9 +314,7 @@ impl Connection {
     /// rare response a broker sends outside the schema (see the consumer's SyncGroup).
     pub async fn send_raw<R: Request>(&self, req: &R, timeout: Duration) -> Result<(i16, Bytes)> {
         let version = self.version::<R>()?;
-        let mut body = self.exchange(req, version, timeout).await?;
-        ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(proto)?;
-        Ok((version, body))
+        Ok((version, self.exchange(req, version, timeout).await?))
     }
 
     async fn send_version_timeout<R: Request>(
@@ -326,7 +324,6 @@ impl Connection {
         timeout: Duration,
     ) -> Result<R::Response> {
         let mut body = self.exchange(req, version, timeout).await?;
-        ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(proto)?;
         R::Response::decode(&mut body, version).map_err(proto)
     }
 
@@ -360,7 +357,7 @@ impl Connection {
         Ok((correlation, rx))
     }
 
-    /// Writes the request and waits for its response frame (header included).
+    /// Writes the request and waits for its response body (after the response header).
     async fn exchange<R: Request>(
         &self,
         req: &R,
@@ -368,17 +365,18 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Bytes> {
         let (correlation, rx) = self.begin(req, version)?;
-        self.finish::<R>(correlation, rx, timeout).await
+        self.finish::<R>(correlation, rx, version, timeout).await
     }
 
-    /// Waits for the response frame of a written request.
+    /// Waits for the response of a written request; returns its body after the header.
     async fn finish<R: Request>(
         &self,
         correlation: i32,
         rx: oneshot::Receiver<ReplyBody>,
+        version: i16,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let reply = match tokio::time::timeout(timeout, rx).await {
+        let mut reply = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply?,
             Ok(Err(_)) => return Err(self.shared.disconnected()),
             Err(_) => {
@@ -389,6 +387,7 @@ impl Connection {
                 });
             }
         };
+        ResponseHeader::decode(&mut reply, R::Response::header_version(version)).map_err(proto)?;
         Ok(reply)
     }
 
@@ -411,11 +410,10 @@ impl<R: Request> Started<R> {
     /// Waits (up to request.timeout.ms) for the response.
     pub async fn response(self) -> Result<R::Response> {
         let conn = &self.conn;
+        let timeout = conn.request_timeout;
         let mut body = conn
-            .finish::<R>(self.correlation, self.rx, conn.request_timeout)
+            .finish::<R>(self.correlation, self.rx, self.version, timeout)
             .await?;
-        ResponseHeader::decode(&mut body, R::Response::header_version(self.version))
-            .map_err(proto)?;
         R::Response::decode(&mut body, self.version).map_err(proto)
     }
 }

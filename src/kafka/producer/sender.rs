@@ -152,20 +152,7 @@ fn take_ready(
             .and_then(|info| info.partitions.get(p as usize).map(|i| i.leader))
             .unwrap_or(-1)
     });
-    // Per broker, a request carries one batch per partition: a partition's next batches go in
-    // the following requests, which leave after it (their turns are taken in order).
-    let mut groups: HashMap<i32, Vec<Vec<ReadyBatch>>> = HashMap::new();
-    for b in batches {
-        let requests = groups.entry(b.leader).or_default();
-        let free = requests.iter_mut().find(|r| {
-            !r.iter()
-                .any(|x| x.partition == b.partition && x.topic == b.topic)
-        });
-        match free {
-            Some(r) => r.push(b),
-            None => requests.push(vec![b]),
-        }
-    }
+    let groups = requests_by_broker(batches);
     let dispatches = groups
         .into_iter()
         .flat_map(|(broker, requests)| requests.into_iter().map(move |r| (broker, r)))
@@ -177,6 +164,28 @@ fn take_ready(
         .collect();
     drop(acc);
     (dispatches, next, need_metadata)
+}
+
+/// Per broker, a request carries one batch per partition: a partition's k-th batch goes in the
+/// broker's k-th request, which leaves after the earlier ones (turns are taken in order).
+/// ready() hands a partition's batches out one after another, so k is a run length.
+fn requests_by_broker(batches: Vec<ReadyBatch>) -> HashMap<i32, Vec<Vec<ReadyBatch>>> {
+    let mut groups: HashMap<i32, Vec<Vec<ReadyBatch>>> = HashMap::new();
+    let mut k = 0;
+    let mut previous: Option<(Arc<str>, i32)> = None;
+    for b in batches {
+        let same = previous
+            .as_ref()
+            .is_some_and(|(t, p)| Arc::ptr_eq(t, &b.topic) && *p == b.partition);
+        k = if same { k + 1 } else { 0 };
+        previous = Some((b.topic.clone(), b.partition));
+        let requests = groups.entry(b.leader).or_default();
+        if requests.len() <= k {
+            requests.push(Vec::new());
+        }
+        requests[k].push(b);
+    }
+    groups
 }
 
 /// Sends what is ready from the caller's own task (a sync Produce waits anyway): handing its
@@ -462,5 +471,53 @@ fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
         shared.cluster.mark_stale();
     } else {
         finish_batch(shared, b, Err(e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::producer::batch::ProducerBatch;
+
+    #[test]
+    fn a_request_carries_one_batch_per_partition_in_order() {
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let ready = |topic: &Arc<str>, partition, leader, no| ReadyBatch {
+            topic: topic.clone(),
+            partition,
+            leader,
+            batch: ProducerBatch::new(no, Instant::now(), 0, 1000),
+        };
+        let batches = vec![
+            ready(&a, 0, 1, 0),
+            ready(&a, 0, 1, 1),
+            ready(&a, 0, 1, 2),
+            ready(&a, 1, 1, 0),
+            ready(&b, 0, 2, 0),
+            ready(&b, 0, 2, 1),
+        ];
+        let shape = |rs: &Vec<Vec<ReadyBatch>>| -> Vec<Vec<(String, i32, u64)>> {
+            rs.iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|x| (x.topic.to_string(), x.partition, x.batch.no))
+                        .collect()
+                })
+                .collect()
+        };
+        let groups = requests_by_broker(batches);
+        let s = |t: &str| t.to_string();
+        assert_eq!(
+            shape(&groups[&1]),
+            [
+                vec![(s("a"), 0, 0), (s("a"), 1, 0)],
+                vec![(s("a"), 0, 1)],
+                vec![(s("a"), 0, 2)]
+            ]
+        );
+        assert_eq!(
+            shape(&groups[&2]),
+            [vec![(s("b"), 0, 0)], vec![(s("b"), 0, 1)]]
+        );
     }
 }
