@@ -205,6 +205,66 @@ fn auto_offset_reset_earliest_latest_none() {
     );
 }
 
+/// The next Fetch leaves before the previous answer is decoded, each broker at its own pace:
+/// with answers cut small (many Fetches per partition, leaders on three brokers) every
+/// partition still arrives whole and in order, and a Seek in the middle of that restarts the
+/// partition exactly where asked.
+#[test]
+fn fetching_ahead_keeps_every_partition_in_order_through_a_seek() {
+    let b = Broker::mock(3);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let topic = support::unique("ahead");
+    b.create_topic(&topic, 3, |_, _| unreachable!());
+    let p = client(&b, json!({"linger.ms": 0}));
+    // 3 MB in all: above the 1 MB the consumer buffers, so Fetches go on while it polls.
+    for i in 0..3000 {
+        let record = Record {
+            topic: topic.clone(),
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 1000])),
+            ..Default::default()
+        };
+        p.produce_async(record).unwrap();
+    }
+    assert_eq!(
+        runtime::block_on(p.flush(Duration::from_secs(30))).pending,
+        0
+    );
+    let c = client(
+        &b,
+        json!({"max.partition.fetch.bytes": 1024, "fetch.max.bytes": 1024}),
+    );
+    let m = subscribe(&c, &topic, &support::unique("g"));
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    let (mut got, mut sought) = (0, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got < 3000 + 200 && Instant::now() < deadline {
+        for r in runtime::block_on(m.poll_batch(7, Duration::from_millis(200))).unwrap() {
+            let expected = last.get(&r.partition).map_or(0, |o| o + 1);
+            assert_eq!(r.offset, expected, "partition {} out of order", r.partition);
+            last.insert(r.partition, r.offset);
+            got += 1;
+            if !sought && r.partition == 0 && r.offset == 299 {
+                // Back by 200: those come again, and nothing fetched ahead slips in before.
+                runtime::block_on(m.seek(&topic, 0, SeekTo::Offset(100))).unwrap();
+                last.insert(0, 99);
+                sought = true;
+                break;
+            }
+        }
+    }
+    assert!(sought, "partition 0 never reached offset 299");
+    let ends: BTreeMap<i32, i64> = m
+        .assignment()
+        .iter()
+        .map(|s| (s.partition, s.high_watermark.unwrap()))
+        .collect();
+    assert_eq!(ends.values().sum::<i64>(), 3000);
+    let lasts: BTreeMap<i32, i64> = ends.iter().map(|(p, e)| (*p, e - 1)).collect();
+    assert_eq!(last, lasts, "every partition read to its end");
+    assert_eq!(got, 3000 + 200);
+}
+
 /// Seek by offset, by time and to the beginning (Tansu answers time lookups).
 #[test]
 fn seek_by_offset_time_and_beginning() {

@@ -7,10 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{json, Value as Json};
 
-use super::answers::{flush_json, RecordOut};
+use super::answers::{flush_json, poll_batch_json};
 use super::consume::Position;
 use super::error::CallError;
-use super::json::to_text;
 use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
@@ -211,8 +210,7 @@ impl Session {
 
     pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {
         let records = self.take(max, timeout_ms)?;
-        let out: Vec<RecordOut> = records.iter().map(RecordOut::from).collect();
-        Ok(to_text(&out))
+        Ok(poll_batch_json(&records))
     }
 
     /// Buffered records straight away; only when there are none does the 1C thread wait on

@@ -924,7 +924,7 @@ static void cmd_repeat(const char* rest) {
 }
 
 /* ---- bench: timed loops that run inside the host, so the pipe is not measured --------------- */
-/* bench N [stop-after K] [max-ms T] [match "TEXT"] STEP [; STEP ...]
+/* bench N [stop-after K] [max-ms T] [wall-clock] [until-dry] [match "TEXT"] STEP [; STEP ...]
  * STEP: [then|until-hit] call M args | proc M args | get Prop | use I | any other command.
  * An iteration's tally comes from its last `call` step: Boolean true counts 1, a String holding
  * a JSON array counts its elements (PollBatch), anything else 0. `then` runs a step only when the
@@ -981,23 +981,27 @@ static long json_array_items(const WCHAR_T* w, uint32_t n) {
     for (i++; i < n && wspace(w[i]); i++) {}
     if (i == n || w[i] == ']') return 0;
     long items = 1, depth = 1;
-    bool in_str = false;
     for (; i < n && depth > 0; i++) {
         WCHAR_T c = w[i];
-        if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = false;
-        } else if (c == '"') in_str = true;
-        else if (c == '[' || c == '{') depth++;
+        if (c == '"') {
+            /* Strings are most of the text: skipped in a tight loop to the closing quote. */
+            for (i++; i < n && w[i] != '"'; i++)
+                if (w[i] == '\\') i++;
+        } else if (c == '[' || c == '{') depth++;
         else if (c == ']' || c == '}') depth--;
         else if (c == ',' && depth == 1) items++;
     }
     return items;
 }
 
+static double bench_untimed_ns = 0; /* host work inside a bench loop that is not timed */
+static bool bench_wall_clock = false; /* the running bench times its host work too */
+static bool bench_nonempty_only = false; /* results are checked for being non-empty only */
+
 static long tally_of(const tVariant* v, BenchMatch* m) {
     if (v->vt == VTYPE_BOOL) return v->u.bVal ? 1 : 0;
     if (v->vt != VTYPE_PWSTR || !v->u.w.pwstrVal) return 0;
+    if (bench_nonempty_only) return v->u.w.wstrLen > 2; /* anything but "[]" or "" */
     if (m->needle_len) {
         const WCHAR_T* w = v->u.w.pwstrVal;
         uint32_t n = v->u.w.wstrLen;
@@ -1035,7 +1039,6 @@ static bool parse_step(char* text, Step* s, char* err) {
     return true;
 }
 
-static double bench_untimed_ns = 0; /* host work inside a bench loop that is not timed */
 
 /* Runs one step on the current object; false when it failed. Sets *tally for `call` steps. */
 static bool run_step(Step* s, long* tally, BenchMatch* m) {
@@ -1079,7 +1082,7 @@ static bool run_step(Step* s, long* tally, BenchMatch* m) {
         ok = (s->has_ret && s->kind == STEP_CALL) ? l->CallAsFunc(t, s->index, &ret, s->n ? a : NULL, s->n)
                                                    : l->CallAsProc(t, s->index, s->n ? a : NULL, s->n);
         for (long i = 0; i < s->n; i++) release_variant(&a[i]);
-        if (s->kind == STEP_CALL && ok && ret.vt == VTYPE_PWSTR) {
+        if (s->kind == STEP_CALL && ok && ret.vt == VTYPE_PWSTR && !bench_wall_clock) {
             /* Counting is host work: keep it out of the timings. */
             double t0 = now_ns();
             *tally = tally_of(&ret, m);
@@ -1107,12 +1110,21 @@ static void cmd_bench(const char* rest) {
     char w[64], err[128] = "";
     const char* p = word(rest, w, sizeof w);
     long long n = atoll(w), stop_after = 0;
+    /* wall-clock: counting results stays in the timings. Without it that host work is taken
+       out, which flatters a consumer whose background fetching runs on meanwhile. */
+    bool wall_clock = false;
+    /* until-dry: after the first hit, the loop ends at the first iteration without one, and
+       later results are only checked for being non-empty (1 each), not counted: a drained
+       consumer needs no counting in the timed loop. */
+    bool until_dry = false;
     double max_ms = 0;
     BenchMatch m = {NULL, 0, 0};
     for (;;) {
         const char* q = word(p, w, sizeof w);
         if (!strcmp(w, "stop-after")) { p = word(q, w, sizeof w); stop_after = atoll(w); }
         else if (!strcmp(w, "max-ms")) { p = word(q, w, sizeof w); max_ms = atof(w); }
+        else if (!strcmp(w, "wall-clock")) { p = q; wall_clock = true; }
+        else if (!strcmp(w, "until-dry")) { p = q; until_dry = true; }
         else if (!strcmp(w, "match")) {
             q = parse_wstring(skip_ws(q), &m.needle, &m.needle_len);
             if (!q) { fail_line("bench", "match needs a string literal"); return; }
@@ -1154,12 +1166,16 @@ static void cmd_bench(const char* rest) {
         size_t cap = n < (1 << 20) ? (size_t)n : (size_t)1 << 20;
         long long* times = malloc(cap * sizeof(long long));
         memset(times, 0, cap * sizeof(long long));
-        long long done = 0, hits = 0, items = 0;
+        long long done = 0, hits = 0, items = 0, first_items = 0;
         double first_hit = -1, last_hit = -1;
         bool failed = false, timed_out = false;
         unsigned long long errors_before = n_add_errors;
         reset_error();
         quiet++;
+        bool outer_wall_clock = bench_wall_clock;
+        bench_wall_clock = wall_clock;
+        bool outer_nonempty_only = bench_nonempty_only;
+        bench_nonempty_only = false;
         double t_start = now_ns(), deadline = max_ms > 0 ? t_start + max_ms * 1e6 : 0;
         double t_prev = t_start, untimed_before = bench_untimed_ns; /* a bench may run inside another */
         while (done < n) {
@@ -1182,13 +1198,18 @@ static void cmd_bench(const char* rest) {
             if (tally > 0 && !failed && !timed_out) {
                 hits++;
                 items += tally;
-                if (first_hit < 0) first_hit = t - t_start;
+                if (first_hit < 0) { first_hit = t - t_start; first_items = tally; }
                 last_hit = t - t_start;
+                if (until_dry) bench_nonempty_only = true;
+            } else if (until_dry && hits > 0) {
+                break;
             }
             if (failed || timed_out || (stop_after > 0 && items >= stop_after)) break;
             if (deadline && t_end >= deadline) { timed_out = true; break; }
         }
         double total = t_prev - t_start;
+        bench_wall_clock = outer_wall_clock;
+        bench_nonempty_only = outer_nonempty_only;
         quiet--;
         qsort(times, (size_t)done, sizeof(long long), cmp_ll);
         begin("bench");
@@ -1198,7 +1219,9 @@ static void cmd_bench(const char* rest) {
             printf(",\"timed_out\":%s,\"errors\":%llu,\"total_ns\":%.0f,\"p50_ns\":%lld,\"p99_ns\":%lld,\"max_ns\":%lld",
                    timed_out ? "true" : "false", n_add_errors - errors_before, total, percentile(times, done, 50),
                    percentile(times, done, 99), times[done - 1]);
-            if (first_hit >= 0) printf(",\"first_hit_ns\":%.0f,\"last_hit_ns\":%.0f", first_hit, last_hit);
+            if (first_hit >= 0)
+                printf(",\"first_hit_ns\":%.0f,\"last_hit_ns\":%.0f,\"first_hit_items\":%lld", first_hit,
+                       last_hit, first_items);
             print_last_error();
         }
         end();

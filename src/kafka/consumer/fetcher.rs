@@ -1,7 +1,9 @@
-//! The fetcher: one Fetch request per leader broker for all its assigned partitions, records
-//! queued for Poll up to a bound, positions advanced only for the assignment that asked.
+//! The fetcher: one Fetch in flight per leader broker for its assigned partitions, each broker
+//! on its own pace. A response's next position is read from batch headers, so the following
+//! Fetch leaves before the records are decoded; a decode task then queues records for Poll in
+//! arrival order, advancing positions only for the assignment that asked.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,13 +11,18 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use tokio::sync::mpsc;
+use tokio::task::{Id, JoinSet};
 
 use super::state::{record_bytes, ConsumedRecord, Phase, Tp};
 use super::Inner;
-use crate::kafka::records::decode_batches;
+use crate::kafka::records::{decode_batches, next_offset};
 use crate::kafka::Config;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+/// Responses waiting for the decode task; a full queue holds the fetches back.
+const DECODE_QUEUE: usize = 2;
 
 /// A partition to fetch and the position/epochs it was asked with.
 #[derive(Clone)]
@@ -23,6 +30,12 @@ struct Target {
     tp: Tp,
     offset: i64,
     epoch: u64,
+}
+
+/// One broker's answer, handed to the decode task.
+struct Fetched {
+    assignment_epoch: u64,
+    parts: Vec<(Target, PartitionData)>,
 }
 
 /// Bytes of records waiting for Poll at which prefetching stops.
@@ -36,44 +49,55 @@ pub fn resume_below(config: &Config) -> usize {
     queue_cap(config) / 2
 }
 
+fn backoff(config: &Config) -> Duration {
+    Duration::from_millis(config.retry_backoff_ms.max(50))
+}
+
+/// What a running task covers: its broker (none for a metadata refresh) and partitions.
+struct Busy {
+    leader: Option<i32>,
+    tps: Vec<Tp>,
+}
+
 pub async fn run(inner: Arc<Inner>) {
     let config = inner.cluster.config.clone();
     let (queue_cap, resume_below) = (queue_cap(&config), resume_below(&config));
-    let backoff = Duration::from_millis(config.retry_backoff_ms.max(50));
+    let (decoded, to_decode) = mpsc::channel(DECODE_QUEUE);
+    tokio::spawn(decode(inner.clone(), to_decode));
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut busy: HashMap<Id, Busy> = HashMap::new();
     let mut paused = false;
     loop {
         let wake = inner.fetch_wake.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
+        let busy_leaders: HashSet<Option<i32>> = busy.values().map(|b| b.leader).collect();
         let (targets, assignment_epoch) = {
+            let busy_tps: HashSet<&Tp> = busy.values().flat_map(|b| &b.tps).collect();
             let st = inner.state.lock().unwrap();
             if st.phase == Phase::Closed {
-                return;
+                return; // dropping the set stops the fetches, and with them the decode task
             }
             paused = st.queued_bytes >= queue_cap || (paused && st.queued_bytes >= resume_below);
-            if st.phase != Phase::Stable || paused {
-                (Vec::new(), st.assignment_epoch)
+            let targets: Vec<Target> = if st.phase != Phase::Stable || paused {
+                Vec::new()
             } else {
-                let t: Vec<Target> = st
-                    .assigned
+                st.assigned
                     .iter()
+                    .filter(|(tp, _)| !busy_tps.contains(tp))
                     .filter_map(|(tp, p)| {
                         p.fetch.map(|offset| Target {
                             tp: tp.clone(),
-                            offset,
+                            offset: p.fetch_ahead.unwrap_or(offset),
                             epoch: p.epoch,
                         })
                     })
-                    .collect();
-                (t, st.assignment_epoch)
-            }
+                    .collect()
+            };
+            (targets, st.assignment_epoch)
         };
-        if targets.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), wake).await;
-            continue;
-        }
         let mut by_leader: BTreeMap<i32, Vec<Target>> = BTreeMap::new();
-        let mut unknown = false;
+        let mut unknown = Vec::new();
         for t in targets {
             let leader = inner
                 .cluster
@@ -81,37 +105,71 @@ pub async fn run(inner: Arc<Inner>) {
                 .and_then(|i| i.partitions.get(t.tp.1 as usize).map(|p| p.leader))
                 .unwrap_or(-1);
             if leader < 0 {
-                unknown = true;
-            } else {
+                unknown.push(t.tp);
+            } else if !busy_leaders.contains(&Some(leader)) {
                 by_leader.entry(leader).or_default().push(t);
             }
         }
-        if unknown {
-            let topics = inner.state.lock().unwrap().topics.clone();
-            let _ = inner.cluster.refresh(Some(&topics)).await;
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for (leader, targets) in by_leader {
+        if !unknown.is_empty() && !busy_leaders.contains(&None) {
             let inner = inner.clone();
-            tasks.spawn(async move { fetch_from(&inner, leader, targets, assignment_epoch).await });
+            let task = tasks.spawn(async move {
+                refresh(&inner).await;
+                tokio::time::sleep(backoff(&inner.cluster.config)).await;
+            });
+            busy.insert(
+                task.id(),
+                Busy {
+                    leader: None,
+                    tps: unknown,
+                },
+            );
         }
-        let mut failed = false;
-        while let Some(r) = tasks.join_next().await {
-            failed |= !matches!(r, Ok(true));
+        for (leader, targets) in by_leader {
+            let tps = targets.iter().map(|t| t.tp.clone()).collect();
+            let (inner, decoded) = (inner.clone(), decoded.clone());
+            let task = tasks.spawn(async move {
+                fetch_from(&inner, leader, targets, assignment_epoch, &decoded).await
+            });
+            busy.insert(
+                task.id(),
+                Busy {
+                    leader: Some(leader),
+                    tps,
+                },
+            );
         }
-        if failed || unknown {
-            tokio::time::sleep(backoff).await;
+        if tasks.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), wake).await;
+            continue;
+        }
+        tokio::select! {
+            done = tasks.join_next_with_id() => {
+                let id = match done {
+                    Some(Ok((id, ()))) => id,
+                    Some(Err(e)) => e.id(),
+                    None => continue,
+                };
+                busy.remove(&id);
+            }
+            _ = wake => {}
         }
     }
 }
 
-/// One Fetch to one broker; returns false when it failed and the caller should back off.
+async fn refresh(inner: &Inner) {
+    let topics = inner.state.lock().unwrap().topics.clone();
+    let _ = inner.cluster.refresh(Some(&topics)).await;
+}
+
+/// One Fetch to one broker: positions read ahead, records sent for decoding, errors handled
+/// (with a backoff before the broker is asked again).
 async fn fetch_from(
     inner: &Inner,
     leader: i32,
     targets: Vec<Target>,
     assignment_epoch: u64,
-) -> bool {
+    decoded: &mpsc::Sender<Fetched>,
+) {
     let config = &inner.cluster.config;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for t in &targets {
@@ -145,28 +203,24 @@ async fn fetch_from(
         Ok(r) => r,
         Err(_) => {
             inner.cluster.mark_stale();
-            let topics = inner.state.lock().unwrap().topics.clone();
-            let _ = inner.cluster.refresh(Some(&topics)).await;
-            return false;
+            refresh(inner).await;
+            tokio::time::sleep(backoff(config)).await;
+            return;
         }
     };
     let mut ok = true;
     let mut reset = Vec::new();
-    for topic in &resp.responses {
-        let name = topic.topic.0.to_string();
-        for part in &topic.partitions {
+    let mut parts = Vec::new();
+    for topic in resp.responses {
+        for part in topic.partitions {
             let Some(target) = targets
                 .iter()
-                .find(|t| t.tp.0 == name && t.tp.1 == part.partition_index)
+                .find(|t| t.tp.1 == part.partition_index && t.tp.0 == topic.topic.0.as_str())
             else {
                 continue;
             };
             match part.error_code {
-                0 => {
-                    if !accept(inner, target, part, assignment_epoch) {
-                        ok = false;
-                    }
-                }
+                0 => parts.push((target.clone(), part)),
                 OFFSET_OUT_OF_RANGE => reset.push(target.tp.clone()),
                 _ => {
                     // Leader moved or partition unavailable: refresh and try again.
@@ -176,9 +230,15 @@ async fn fetch_from(
             }
         }
     }
-    if !ok {
-        let topics = inner.state.lock().unwrap().topics.clone();
-        let _ = inner.cluster.refresh(Some(&topics)).await;
+    if !parts.is_empty() {
+        read_ahead(inner, &parts, assignment_epoch);
+        let job = Fetched {
+            assignment_epoch,
+            parts,
+        };
+        if decoded.send(job).await.is_err() {
+            return; // the consumer is closing
+        }
     }
     if !reset.is_empty() {
         {
@@ -186,15 +246,57 @@ async fn fetch_from(
             for tp in &reset {
                 if let Some(p) = st.assigned.get_mut(tp) {
                     p.fetch = None;
+                    p.fetch_ahead = None;
                 }
             }
         }
-        if inner.reset_positions(&reset).await.is_err() {
-            ok = false;
+        ok &= inner.reset_positions(&reset).await.is_ok();
+    }
+    if !ok {
+        refresh(inner).await;
+        tokio::time::sleep(backoff(config)).await;
+    }
+}
+
+/// Notes where each partition's next Fetch starts, from the batch headers of this answer, when
+/// the answer continues the partition's current position.
+fn read_ahead(inner: &Inner, parts: &[(Target, PartitionData)], assignment_epoch: u64) {
+    let ahead: Vec<(&Target, i64)> = parts
+        .iter()
+        .filter_map(|(t, part)| {
+            let next = next_offset(part.records.as_deref()?)?;
+            (next > t.offset).then_some((t, next))
+        })
+        .collect();
+    if ahead.is_empty() {
+        return;
+    }
+    let mut st = inner.state.lock().unwrap();
+    if st.assignment_epoch != assignment_epoch {
+        return;
+    }
+    for (t, next) in ahead {
+        if let Some(p) = st.assigned.get_mut(&t.tp) {
+            if p.epoch == t.epoch && p.fetch_ahead.or(p.fetch) == Some(t.offset) {
+                p.fetch_ahead = Some(next);
+            }
         }
     }
-    inner.records.notify_waiters();
-    ok
+}
+
+/// The decode task: answers in the order they came, so each partition's records queue in order.
+async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
+    while let Some(job) = to_decode.recv().await {
+        let mut failed = false;
+        for (target, part) in &job.parts {
+            failed |= !accept(&inner, target, part, job.assignment_epoch);
+        }
+        inner.records.notify_waiters();
+        if failed {
+            // A batch that cannot be decoded comes back on every Fetch: do not spin on it.
+            tokio::time::sleep(backoff(&inner.cluster.config)).await;
+        }
+    }
 }
 
 /// Queues the partition's records if the partition is still ours at the asked position.
@@ -202,7 +304,12 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
     let batches = match part.records.clone().map(decode_batches).transpose() {
         Ok(b) => b.unwrap_or_default(),
         Err(e) => {
-            inner.state.lock().unwrap().error = Some(e);
+            let mut st = inner.state.lock().unwrap();
+            st.error = Some(e);
+            // The position stays before the bad batch: the next Fetch asks for it again.
+            if let Some(p) = st.assigned.get_mut(&target.tp) {
+                p.fetch_ahead = None;
+            }
             return false;
         }
     };
@@ -254,10 +361,18 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
     let Some(p) = st.assigned.get_mut(&target.tp) else {
         return true;
     };
-    if p.epoch != target.epoch || p.fetch != Some(target.offset) {
+    if p.epoch != target.epoch {
         return true; // a Seek moved the partition
     }
+    if p.fetch != Some(target.offset) {
+        // Asked ahead of an answer that was not queued: start again from the position.
+        p.fetch_ahead = None;
+        return true;
+    }
     p.fetch = Some(next);
+    if p.fetch_ahead == Some(next) {
+        p.fetch_ahead = None; // caught up; a later answer may already have moved it further
+    }
     if part.high_watermark >= 0 {
         p.high_watermark = Some(part.high_watermark);
     }

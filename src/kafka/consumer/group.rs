@@ -276,6 +276,7 @@ impl Inner {
         for (tp, o) in found {
             if let Some(p) = st.assigned.get_mut(&tp) {
                 p.fetch = Some(o);
+                p.fetch_ahead = None;
             }
         }
         Ok(())

@@ -102,14 +102,7 @@ impl Consumer {
     /// runtime (Poll from 1C takes this path whenever records are buffered).
     pub fn poll_now(&self, max: usize) -> Result<Vec<ConsumedRecord>> {
         let mut out = Vec::new();
-        self.take_now(|st| {
-            while out.len() < max {
-                match st.take() {
-                    Some(r) => out.push(r),
-                    None => break,
-                }
-            }
-        })?;
+        self.take_now(|st| st.take_into(max, &mut out))?;
         Ok(out)
     }
 
@@ -202,6 +195,7 @@ impl Consumer {
         st.purge(&tp);
         if let Some(p) = st.assigned.get_mut(&tp) {
             p.fetch = Some(offset);
+            p.fetch_ahead = None;
             p.epoch += 1;
             p.skip_before_ms = match to {
                 SeekTo::Timestamp(ms) => Some(ms),

@@ -28,6 +28,10 @@ pub struct ConsumedRecord {
 pub struct Partition {
     /// Next offset to fetch; `None` until initialised from the committed offset or the reset policy.
     pub fetch: Option<i64>,
+    /// Where the next Fetch starts while the records before it are still being decoded: read
+    /// from batch headers, so the next request goes out before decoding. Only a hint; records
+    /// are queued only when they start at `fetch`.
+    pub fetch_ahead: Option<i64>,
     /// Offset after the last record handed to the application: what Commit commits.
     pub delivered: Option<i64>,
     /// Last committed offset we know of.
@@ -96,7 +100,9 @@ impl State {
     pub fn set_assignment(&mut self, parts: Vec<Tp>) {
         let mut next = BTreeMap::new();
         for tp in parts {
-            let kept = self.assigned.remove(&tp).unwrap_or_default();
+            let mut kept = self.assigned.remove(&tp).unwrap_or_default();
+            // Decodes of the old assignment are dropped, so nothing runs ahead of `fetch` now.
+            kept.fetch_ahead = None;
             next.insert(tp, kept);
         }
         self.assigned = next;
@@ -130,6 +136,32 @@ impl State {
     pub fn take(&mut self) -> Option<ConsumedRecord> {
         let r = self.queue.pop_front()?;
         self.queued_bytes -= record_bytes(&r);
+        self.delivered(&r);
+        Some(r)
+    }
+
+    /// Hands out up to `max` records into `out`; positions are noted once per run of one
+    /// partition rather than per record.
+    pub fn take_into(&mut self, max: usize, out: &mut Vec<ConsumedRecord>) {
+        let start = out.len();
+        let n = max.min(self.queue.len());
+        out.extend(self.queue.drain(..n));
+        let taken = &out[start..];
+        let mut bytes = 0;
+        for (i, r) in taken.iter().enumerate() {
+            bytes += record_bytes(r);
+            let run_ends = taken
+                .get(i + 1)
+                .is_none_or(|next| next.partition != r.partition || next.topic != r.topic);
+            if run_ends {
+                self.delivered(r);
+            }
+        }
+        self.queued_bytes -= bytes;
+    }
+
+    /// Remembers that `r` reached the application: Commit commits the offset after it.
+    fn delivered(&mut self, r: &ConsumedRecord) {
         let same = matches!(&self.last_taken, Some((t, p)) if *p == r.partition && **t == *r.topic);
         if !same {
             self.last_taken = Some((r.topic.to_string(), r.partition));
@@ -141,7 +173,6 @@ impl State {
         {
             p.delivered = Some(r.offset + 1);
         }
-        Some(r)
     }
 
     /// Offsets to commit: positions after delivered records not yet committed.
@@ -197,5 +228,42 @@ mod tests {
         assert_eq!(s.take().unwrap().offset, 6);
         assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 7)]);
         assert_eq!(s.queued_bytes, 0);
+    }
+
+    #[test]
+    fn a_batch_take_notes_the_last_record_of_every_partition() {
+        let mut s = State::new();
+        s.set_assignment(vec![("t".into(), 0), ("t".into(), 1), ("u".into(), 0)]);
+        for (t, p, o) in [
+            ("t", 0, 5),
+            ("t", 0, 6),
+            ("t", 1, 7),
+            ("u", 0, 2),
+            ("t", 0, 7),
+        ] {
+            let r = rec(t, p, o);
+            s.queued_bytes += record_bytes(&r);
+            s.queue.push_back(r);
+        }
+        let mut out = Vec::new();
+        s.take_into(4, &mut out);
+        assert_eq!(
+            out.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [5, 6, 7, 2]
+        );
+        let mut due = s.uncommitted();
+        due.sort();
+        assert_eq!(
+            due,
+            [
+                (("t".to_string(), 0), 7),
+                (("t".to_string(), 1), 8),
+                (("u".to_string(), 0), 3)
+            ]
+        );
+        s.take_into(10, &mut out);
+        assert_eq!(out.len(), 5);
+        assert_eq!(s.queued_bytes, 0);
+        assert_eq!(s.assigned[&("t".to_string(), 0)].delivered, Some(8));
     }
 }

@@ -131,6 +131,28 @@ pub fn decode_batches(mut data: Bytes) -> Result<Vec<Batch>> {
     Ok(out)
 }
 
+/// The offset after the last complete batch in `data`, read from batch headers alone (no CRC,
+/// no records): lets the fetcher ask for what follows while the records are still decoded.
+/// `None` when no complete v2 batch is there.
+pub fn next_offset(data: &[u8]) -> Option<i64> {
+    // base offset 8, length 4, leader epoch 4, magic 1, crc 4, attributes 2, last offset delta 4
+    const LAST_DELTA_END: usize = 27;
+    let mut rest = data;
+    let mut next = None;
+    while rest.len() >= LAST_DELTA_END {
+        let batch_len = i32::from_be_bytes(rest[8..12].try_into().unwrap());
+        let total = 12 + usize::try_from(batch_len).ok()?;
+        if rest.len() < total || total < LAST_DELTA_END || rest[16] != 2 {
+            break;
+        }
+        let base = i64::from_be_bytes(rest[0..8].try_into().unwrap());
+        let delta = i32::from_be_bytes(rest[23..27].try_into().unwrap());
+        next = Some(base + delta as i64 + 1);
+        rest = &rest[total..];
+    }
+    next
+}
+
 /// Bytes needed to read a batch's length and magic.
 const BATCH_HEADER_MIN: usize = 17;
 
@@ -192,6 +214,27 @@ mod tests {
                 assert_eq!(r.timestamp, o.timestamp);
             }
         }
+    }
+
+    #[test]
+    fn next_offset_reads_headers_and_ignores_a_partial_tail() {
+        let recs = sample();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        // The base offset is outside the CRC, so batches can be placed at any offset.
+        let at = |base: i64, codec| {
+            let mut b = encode_batch(&refs, codec).unwrap().to_vec();
+            b[..8].copy_from_slice(&base.to_be_bytes());
+            b
+        };
+        let mut data = at(100, Compression::None);
+        data.extend_from_slice(&at(150, Compression::Lz4));
+        let decoded = decode_batches(Bytes::from(data.clone())).unwrap();
+        assert_eq!(decoded.last().unwrap().last_offset, 199);
+        assert_eq!(next_offset(&data), Some(200));
+        // The broker cuts at its byte limit: the cut batch does not count.
+        assert_eq!(next_offset(&data[..data.len() - 1]), Some(150));
+        assert_eq!(next_offset(&data[..20]), None);
+        assert_eq!(next_offset(&[]), None);
     }
 
     #[test]
