@@ -16,6 +16,7 @@ use tokio::task::{Id, JoinSet};
 
 use super::state::{record_bytes, ConsumedRecord, Phase, Tp};
 use super::Inner;
+use crate::kafka::error::Error;
 use crate::kafka::records::{decode_batches, next_offset};
 use crate::kafka::Config;
 
@@ -198,7 +199,9 @@ async fn fetch_from(
         .with_session_id(0)
         .with_session_epoch(-1)
         .with_topics(topics)
-        .with_rack_id(StrBytes::from_string(config.client_rack.clone()));
+        // No rack: a broker would then point to a follower (preferred_read_replica), and
+        // fetching from followers is not implemented.
+        .with_rack_id(StrBytes::default());
     let resp = match inner.cluster.send_to(leader, &req).await {
         Ok(r) => r,
         Err(_) => {
@@ -209,7 +212,7 @@ async fn fetch_from(
         }
     };
     let mut ok = true;
-    let mut reset = Vec::new();
+    let mut out_of_range = Vec::new();
     let mut parts = Vec::new();
     for topic in resp.responses {
         for part in topic.partitions {
@@ -221,7 +224,7 @@ async fn fetch_from(
             };
             match part.error_code {
                 0 => parts.push((target.clone(), part)),
-                OFFSET_OUT_OF_RANGE => reset.push(target.tp.clone()),
+                OFFSET_OUT_OF_RANGE => out_of_range.push(target.clone()),
                 _ => {
                     // Leader moved or partition unavailable: refresh and try again.
                     inner.cluster.mark_stale();
@@ -237,25 +240,48 @@ async fn fetch_from(
             parts,
         };
         if decoded.send(job).await.is_err() {
-            return; // the consumer is closing
-        }
-    }
-    if !reset.is_empty() {
-        {
-            let mut st = inner.state.lock().unwrap();
-            for tp in &reset {
-                if let Some(p) = st.assigned.get_mut(tp) {
-                    p.fetch = None;
-                    p.fetch_ahead = None;
+            // Only a closing consumer drops the decode task; otherwise say so rather than
+            // fetch on with nobody queueing the records.
+            {
+                let mut st = inner.state.lock().unwrap();
+                if st.phase != Phase::Closed {
+                    st.error = Some(Error::State("the consumer's decode task stopped".into()));
                 }
             }
+            inner.records.notify_waiters();
+            tokio::time::sleep(backoff(config)).await;
+            return;
         }
+    }
+    let reset = out_of_range_resets(inner, &out_of_range, assignment_epoch);
+    if !reset.is_empty() {
         ok &= inner.reset_positions(&reset).await.is_ok();
     }
     if !ok {
         refresh(inner).await;
         tokio::time::sleep(backoff(config)).await;
     }
+}
+
+/// Partitions whose position really is out of range: the answer must be for the position
+/// itself. An answer for a position read ahead may come while earlier records still wait to be
+/// decoded (they come first), or after a Seek; then only the read-ahead is dropped.
+fn out_of_range_resets(inner: &Inner, targets: &[Target], assignment_epoch: u64) -> Vec<Tp> {
+    let mut reset = Vec::new();
+    let mut st = inner.state.lock().unwrap();
+    if st.assignment_epoch != assignment_epoch {
+        return reset;
+    }
+    for t in targets {
+        if let Some(p) = st.assigned.get_mut(&t.tp) {
+            p.fetch_ahead = None;
+            if p.epoch == t.epoch && p.fetch == Some(t.offset) {
+                p.fetch = None;
+                reset.push(t.tp.clone());
+            }
+        }
+    }
+    reset
 }
 
 /// Notes where each partition's next Fetch starts, from the batch headers of this answer, when

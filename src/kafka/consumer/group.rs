@@ -274,7 +274,8 @@ impl Inner {
         let found = offsets::list(&self.cluster, parts, at, config.read_committed).await?;
         let mut st = self.state.lock().unwrap();
         for (tp, o) in found {
-            if let Some(p) = st.assigned.get_mut(&tp) {
+            // Only where no position came meanwhile (a Seek during the lookup wins).
+            if let Some(p) = st.assigned.get_mut(&tp).filter(|p| p.fetch.is_none()) {
                 p.fetch = Some(o);
                 p.fetch_ahead = None;
             }

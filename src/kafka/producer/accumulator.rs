@@ -29,7 +29,9 @@ pub struct Pending<R> {
     pub record: R,
     /// Its encoded size at most.
     pub size: usize,
-    pub enqueued: Instant,
+    /// When it was queued; `None` while it is placed at once (the clock is read only when a
+    /// batch opens or the record has to wait for metadata).
+    pub enqueued: Option<Instant>,
     pub completion: Completion,
 }
 
@@ -47,6 +49,9 @@ struct Queue {
     /// The next idempotent sequence number, and the producer id it counts for.
     next_sequence: i32,
     sequence_of: Option<(i64, i16)>,
+    /// Bytes of the batch that left last: a new batch starts with that much room, so a busy
+    /// partition's batch does not grow (copying and touching fresh pages) from a small buffer.
+    recent_bytes: usize,
 }
 
 impl Queue {
@@ -61,6 +66,7 @@ impl Queue {
             retry_at: None,
             next_sequence: 0,
             sequence_of: None,
+            recent_bytes: 0,
         }
     }
 }
@@ -265,7 +271,9 @@ impl Accumulator {
             _ => {
                 self.unresolved_topics.insert(p.topic.clone());
                 let owned = p.record.to_owned();
-                self.unresolved.push(p.with_record(owned).0);
+                let (mut waiting, _) = p.with_record(owned);
+                waiting.enqueued.get_or_insert_with(Instant::now);
+                self.unresolved.push(waiting);
                 true
             }
         }
@@ -304,8 +312,11 @@ impl Accumulator {
             None => true,
         };
         if opens {
+            let recent = q.batches.back().map_or(q.recent_bytes, |b| b.size());
+            let room = p.size.max(recent.min(limit));
+            let created = p.enqueued.unwrap_or_else(Instant::now);
             q.batches
-                .push_back(ProducerBatch::new(q.next_no, p.enqueued, p.size, limit));
+                .push_back(ProducerBatch::new(q.next_no, created, room, limit));
             q.next_no += 1;
         }
         let batch = q.batches.back_mut().expect("a batch was just ensured");
@@ -340,7 +351,10 @@ impl Accumulator {
                     let (shell, record) = p.with_record(());
                     let _ = self.place(shell.with_record(record.view()).0, &t, urgent);
                 }
-                None if now >= p.enqueued + self.limits.max_block => {
+                None if p
+                    .enqueued
+                    .is_some_and(|at| now >= at + self.limits.max_block) =>
+                {
                     let e = match missing(&p.topic) {
                         Some(3) | None => Error::UnknownTopic {
                             topic: p.topic.to_string(),
@@ -450,6 +464,7 @@ impl Accumulator {
                     }
                 }
                 let mut batch = q.batches.pop_front().expect("checked above");
+                q.recent_bytes = batch.size();
                 match producer {
                     Some((producer_id, epoch)) => {
                         let current = batch.stamp.map(|s| (s.producer_id, s.epoch));
@@ -570,6 +585,11 @@ impl Accumulator {
     /// Counts `done` records as finished and keeps their reports for Flush.
     pub fn finished(&mut self, done: usize, reports: Vec<DeliveryReport>) {
         self.pending -= done;
+        if !reports.is_empty() {
+            // Room for every report still to come before a flush takes them: one allocation
+            // rather than a doubling chain that copies (and faults in) ever larger buffers.
+            self.reports.reserve(reports.len() + self.pending);
+        }
         self.reports.extend(reports);
     }
 
@@ -664,7 +684,7 @@ mod tests {
             partition,
             size: record.size(),
             record,
-            enqueued: now,
+            enqueued: Some(now),
             completion: Completion::Report,
         }
     }

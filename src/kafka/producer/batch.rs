@@ -53,11 +53,10 @@ pub struct ProducerBatch {
 }
 
 impl ProducerBatch {
-    pub fn new(no: u64, created: Instant, first_record: usize, limit: usize) -> ProducerBatch {
+    /// A batch with `room` bytes reserved (at least a small buffer, grown on demand).
+    pub fn new(no: u64, created: Instant, room: usize, limit: usize) -> ProducerBatch {
         ProducerBatch {
-            body: Body::Open(BatchBuilder::new(
-                first_record.max(INITIAL_BYTES.min(limit)),
-            )),
+            body: Body::Open(BatchBuilder::new(room.max(INITIAL_BYTES.min(limit)))),
             entries: Vec::new(),
             created,
             attempts: 0,

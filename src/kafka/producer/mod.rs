@@ -11,7 +11,7 @@ mod turns;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
@@ -178,7 +178,7 @@ impl Producer {
             partition: record.partition,
             record: out,
             size,
-            enqueued: Instant::now(),
+            enqueued: None,
             completion,
         };
         let wake = acc.push(pending, topic.as_deref(), urgent);

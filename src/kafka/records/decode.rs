@@ -55,12 +55,18 @@ pub fn decode_batches(mut data: Bytes) -> Result<Vec<Batch>> {
         if data.remaining() < total {
             break; // partial trailing batch
         }
+        if total < BATCH_HEADER_MIN {
+            return Err(bad("shorter than its header"));
+        }
         let mut b = data.split_to(total);
         let magic = b[16] as i8;
         if magic != 2 {
             return Err(Error::Protocol(format!(
                 "record format v{magic} (before Kafka 0.11) is not supported"
             )));
+        }
+        if total < V2_HEADER {
+            return Err(bad("shorter than its header"));
         }
         let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
         if crc32c::crc32c(&b[21..]) != crc {
@@ -141,7 +147,10 @@ pub fn next_offset(data: &[u8]) -> Option<i64> {
     let mut next = None;
     while rest.len() >= LAST_DELTA_END {
         let batch_len = i32::from_be_bytes(rest[8..12].try_into().unwrap());
-        let total = 12 + usize::try_from(batch_len).ok()?;
+        let Ok(len) = usize::try_from(batch_len) else {
+            break;
+        };
+        let total = 12 + len;
         if rest.len() < total || total < LAST_DELTA_END || rest[16] != 2 {
             break;
         }
@@ -155,6 +164,9 @@ pub fn next_offset(data: &[u8]) -> Option<i64> {
 
 /// Bytes needed to read a batch's length and magic.
 const BATCH_HEADER_MIN: usize = 17;
+
+/// A v2 batch header: up to the record count.
+const V2_HEADER: usize = 61;
 
 #[cfg(test)]
 mod tests {
@@ -235,6 +247,18 @@ mod tests {
         assert_eq!(next_offset(&data[..data.len() - 1]), Some(150));
         assert_eq!(next_offset(&data[..20]), None);
         assert_eq!(next_offset(&[]), None);
+    }
+
+    #[test]
+    fn a_batch_shorter_than_its_header_is_an_error_not_a_panic() {
+        let recs = sample();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        let whole = encode_batch(&refs, Compression::None).unwrap().to_vec();
+        for len in [0i32, 4, 5, 30, 48] {
+            let mut data = whole.clone();
+            data[8..12].copy_from_slice(&len.to_be_bytes());
+            assert!(decode_batches(Bytes::from(data)).is_err(), "length {len}");
+        }
     }
 
     #[test]
