@@ -242,13 +242,13 @@ fn produce_in_order(c: &Client, t: &str, n: usize) {
         .collect();
     let out = runtime::block_on(c.flush(Duration::from_secs(60)));
     assert_eq!(out.pending, 0);
-    assert_acked_in_order(&ids, &out.reports);
+    assert_acked_in_order(&ids, out.reports.iter());
 }
 
 /// The acknowledged offsets, in produce order, must be 0, 1, 2, ...
-fn assert_acked_in_order(ids: &[u64], reports: &[DeliveryReport]) {
+fn assert_acked_in_order<'a>(ids: &[u64], reports: impl IntoIterator<Item = &'a DeliveryReport>) {
     let offset_of: std::collections::HashMap<u64, i64> = reports
-        .iter()
+        .into_iter()
         .map(|r| (r.id, r.result.as_ref().expect("delivered").offset))
         .collect();
     let acked: Vec<i64> = ids.iter().map(|id| offset_of[id]).collect();

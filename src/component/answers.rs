@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::json::{to_text, JsonBytes, JsonHeaders};
 use crate::kafka::consumer::ConsumedRecord;
-use crate::kafka::DeliveryReport;
+use crate::kafka::Reports;
 
 /// PollBatch's answer: `[{"topic","partition","offset","key","value","headers","timestamp"}]`,
 /// key and value as text when UTF-8, else `{"base64": "..."}`. Written by hand like Flush's:
@@ -91,7 +91,7 @@ struct FailedOut<'a> {
 /// "error_code"}],"pending":N}`. Delivered reports are written by hand: a Flush after a
 /// million ProduceAsync calls returns a million of them, and going through serde cost more
 /// than producing them.
-pub fn flush_json(reports: &[DeliveryReport], pending: usize) -> String {
+pub fn flush_json(reports: &Reports, pending: usize) -> String {
     let mut out = String::with_capacity(32 + reports.len() * 64);
     out.push_str("{\"reports\":[");
     let mut numbers = itoa::Buffer::new();
@@ -140,7 +140,7 @@ pub fn flush_json(reports: &[DeliveryReport], pending: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::{Delivered, Error};
+    use crate::kafka::{Delivered, DeliveryReport, Error};
     use std::sync::Arc;
 
     fn delivered(id: u64, topic: &str, offset: i64) -> DeliveryReport {
@@ -166,12 +166,14 @@ mod tests {
             partition: 0,
             result: Err(Error::UnknownTopic { topic: "t".into() }),
         };
-        let reports = [
+        let error = failed.result.as_ref().unwrap_err().to_string();
+        // Two chunks, as two batches' reports arrive.
+        let mut reports = Reports::default();
+        reports.push_chunk(vec![
             delivered(1, "t", 10),
             delivered(2, "odd \"name\"", i64::MAX),
-            failed,
-            delivered(4, "t", -1),
-        ];
+        ]);
+        reports.push_chunk(vec![failed, delivered(4, "t", -1)]);
         let text = flush_json(&reports, 7);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -180,11 +182,14 @@ mod tests {
                 {"id": 1, "topic": "t", "partition": 2, "offset": 10},
                 {"id": 2, "topic": "odd \"name\"", "partition": 2, "offset": i64::MAX},
                 {"id": 3, "topic": "t", "partition": 0,
-                 "error": reports[2].result.as_ref().unwrap_err().to_string(), "error_code": null},
+                 "error": error, "error_code": null},
                 {"id": 4, "topic": "t", "partition": 2, "offset": -1},
             ], "pending": 7})
         );
-        assert_eq!(flush_json(&[], 0), r#"{"reports":[],"pending":0}"#);
+        assert_eq!(
+            flush_json(&Reports::default(), 0),
+            r#"{"reports":[],"pending":0}"#
+        );
     }
 
     fn consumed(

@@ -18,5 +18,5 @@ pub mod producer;
 pub mod versions;
 
 pub use client::Client;
-pub use producer::{Delivered, DeliveryReport, FlushOutcome, Record, RecordRef};
+pub use producer::{Delivered, DeliveryReport, FlushOutcome, Record, RecordRef, Reports};
 pub mod consumer;

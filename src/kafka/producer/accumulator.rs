@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{Completion, ProducerBatch};
-use super::DeliveryReport;
+use super::{DeliveryReport, Reports};
 use crate::kafka::cluster::TopicInfo;
 use crate::kafka::error::Error;
 use crate::kafka::partitioner::partition_for_key;
@@ -125,7 +125,7 @@ pub struct Accumulator {
     unresolved: Vec<Pending<OutRecord>>,
     unresolved_topics: HashSet<Arc<str>>,
     /// Finished ProduceAsync outcomes, until a flush takes them.
-    pub reports: VecDeque<DeliveryReport>,
+    pub reports: Reports,
     /// Records queued or in flight.
     pub pending: usize,
     /// Partition for keyless records, per topic; moves on when its batch leaves.
@@ -178,7 +178,7 @@ impl Accumulator {
             recent: None,
             unresolved: Vec::new(),
             unresolved_topics: HashSet::new(),
-            reports: VecDeque::new(),
+            reports: Reports::default(),
             pending: 0,
             sticky: HashMap::new(),
             flushing: false,
@@ -585,12 +585,7 @@ impl Accumulator {
     /// Counts `done` records as finished and keeps their reports for Flush.
     pub fn finished(&mut self, done: usize, reports: Vec<DeliveryReport>) {
         self.pending -= done;
-        if !reports.is_empty() {
-            // Room for every report still to come before a flush takes them: one allocation
-            // rather than a doubling chain that copies (and faults in) ever larger buffers.
-            self.reports.reserve(reports.len() + self.pending);
-        }
-        self.reports.extend(reports);
+        self.reports.push_chunk(reports);
     }
 
     /// Everything queued goes out without waiting for linger.ms.
@@ -769,7 +764,7 @@ mod tests {
         acc.push(pending(2, None, Some(6), now), Some(&t), true);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ready[0].partition, partition_for_key(b"key-1", 6));
-        let report = acc.reports.pop_front().unwrap();
+        let report = std::mem::take(&mut acc.reports).into_iter().next().unwrap();
         assert_eq!(report.id, 2);
         assert!(matches!(report.result, Err(Error::UnknownPartition { .. })));
     }
@@ -918,7 +913,7 @@ mod tests {
         assert!(acc
             .resolve(|_| None, |_| Some(3), now + Duration::from_secs(2))
             .is_empty());
-        let r = acc.reports.pop_front().unwrap();
+        let r = std::mem::take(&mut acc.reports).into_iter().next().unwrap();
         assert!(matches!(r.result, Err(Error::UnknownTopic { .. })));
         assert_eq!(acc.pending, 0);
     }
@@ -932,7 +927,10 @@ mod tests {
         acc.push(pending(2, None, Some(0), now), Some(&t), false);
         let later = now + Duration::from_secs(61);
         assert!(acc.ready(later, Duration::ZERO, |_, _| 1).0.is_empty());
-        let failed: Vec<u64> = acc.reports.drain(..).map(|r| r.id).collect();
+        let failed: Vec<u64> = std::mem::take(&mut acc.reports)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(failed, [1, 2]);
         assert_eq!(acc.pending, 0);
     }

@@ -6,6 +6,7 @@
 
 mod accumulator;
 mod batch;
+mod reports;
 mod sender;
 mod turns;
 
@@ -21,6 +22,7 @@ use super::error::{Error, Result};
 use super::records::{RecordView, BATCH_OVERHEAD};
 use accumulator::{Accumulator, Limits, Pending};
 use batch::Completion;
+pub use reports::Reports;
 
 /// A record to produce.
 #[derive(Debug, Clone, Default)]
@@ -82,7 +84,7 @@ pub struct DeliveryReport {
 /// What Flush returns: reports finished since the previous flush, and how many are still out.
 #[derive(Debug)]
 pub struct FlushOutcome {
-    pub reports: Vec<DeliveryReport>,
+    pub reports: Reports,
     pub pending: usize,
 }
 
@@ -247,8 +249,8 @@ impl Producer {
         }
         let mut acc = self.shared.acc.lock().unwrap();
         FlushOutcome {
-            // Hands over the queue's buffer rather than copying a million reports.
-            reports: Vec::from(std::mem::take(&mut acc.reports)),
+            // Hands over the chunks rather than copying a million reports.
+            reports: std::mem::take(&mut acc.reports),
             pending: acc.pending,
         }
     }
@@ -264,7 +266,7 @@ impl Producer {
         self.shared.closed.store(true, Ordering::SeqCst);
         let mut acc = self.shared.acc.lock().unwrap();
         acc.fail_all(&Error::Closed);
-        outcome.reports.extend(acc.reports.drain(..));
+        outcome.reports.append(std::mem::take(&mut acc.reports));
         outcome.pending = acc.pending;
         drop(acc);
         self.shared.finished.notify_waiters();

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::accumulator::ReadyBatch;
+use super::batch::Completion;
 use super::turns::Turn;
 use super::{Delivered, Shared};
 use crate::kafka::error::{Error, Result};
@@ -405,7 +406,12 @@ fn complete_batch(
     } = b;
     let (no, stamp, failed) = (batch.no, batch.stamp, result.is_err());
     let done = batch.entries.len();
-    let mut reports = Vec::new();
+    let wanted = batch
+        .entries
+        .iter()
+        .filter(|e| matches!(e.completion, Completion::Report))
+        .count();
+    let mut reports = Vec::with_capacity(wanted);
     for (i, entry) in batch.entries.into_iter().enumerate() {
         let r = match &result {
             Ok(()) => Ok(delivered(i, entry.timestamp)),
