@@ -18,19 +18,13 @@ pub fn poll_batch_json(records: &[ConsumedRecord]) -> String {
     let mut out = String::with_capacity(size + 2);
     out.push('[');
     let mut numbers = itoa::Buffer::new();
-    // Records come in runs of one topic: its quoted name is made once per run.
-    let mut quoted: (Option<&str>, String) = (None, String::new());
+    let mut quoted = QuotedTopic::default();
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        if quoted.0 != Some(&*r.topic) {
-            quoted.1.clear();
-            push_json_str(&mut quoted.1, &r.topic);
-            quoted.0 = Some(&*r.topic);
-        }
         out.push_str("{\"topic\":");
-        out.push_str(&quoted.1);
+        out.push_str(quoted.of(&r.topic));
         out.push_str(",\"partition\":");
         out.push_str(numbers.format(r.partition));
         out.push_str(",\"offset\":");
@@ -51,6 +45,25 @@ pub fn poll_batch_json(records: &[ConsumedRecord]) -> String {
     }
     out.push(']');
     out
+}
+
+/// A topic's name as a JSON string, made again only when the topic changes: records and
+/// reports come in runs of one topic.
+#[derive(Default)]
+struct QuotedTopic<'a> {
+    topic: Option<&'a str>,
+    text: String,
+}
+
+impl<'a> QuotedTopic<'a> {
+    fn of(&mut self, topic: &'a str) -> &str {
+        if self.topic != Some(topic) {
+            self.text.clear();
+            push_json_str(&mut self.text, topic);
+            self.topic = Some(topic);
+        }
+        &self.text
+    }
 }
 
 /// `s` as a JSON string. Most text needs no escapes: checked in one branch-free pass, so it is
@@ -95,24 +108,17 @@ pub fn flush_json(reports: &Reports, pending: usize) -> String {
     let mut out = String::with_capacity(32 + reports.len() * 64);
     out.push_str("{\"reports\":[");
     let mut numbers = itoa::Buffer::new();
-    // Reports come in runs of one topic: its quoted name is made once per run.
-    let mut quoted: (Option<&str>, String) = (None, String::new());
+    let mut quoted = QuotedTopic::default();
     for (i, r) in reports.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         match &r.result {
             Ok(d) => {
-                if quoted.0 != Some(&*r.topic) {
-                    quoted = (
-                        Some(&*r.topic),
-                        serde_json::to_string(&*r.topic).unwrap_or_default(),
-                    );
-                }
                 out.push_str("{\"id\":");
                 out.push_str(numbers.format(r.id));
                 out.push_str(",\"topic\":");
-                out.push_str(&quoted.1);
+                out.push_str(quoted.of(&r.topic));
                 out.push_str(",\"partition\":");
                 out.push_str(numbers.format(d.partition));
                 out.push_str(",\"offset\":");
