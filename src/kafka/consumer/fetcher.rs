@@ -331,11 +331,20 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
         Ok(b) => b.unwrap_or_default(),
         Err(e) => {
             let mut st = inner.state.lock().unwrap();
-            st.error = Some(e);
-            // The position stays before the bad batch: the next Fetch asks for it again.
-            if let Some(p) = st.assigned.get_mut(&target.tp) {
-                p.fetch_ahead = None;
+            let current = st.assignment_epoch == assignment_epoch;
+            let Some(p) = st.assigned.get_mut(&target.tp).filter(|_| current) else {
+                return true; // an answer for an assignment that is gone
+            };
+            if p.epoch != target.epoch {
+                return true; // a Seek moved on
             }
+            // The position stays before the bad batch (the next Fetch asks for it again), or
+            // this was asked ahead of an answer that was not queued: start from the position.
+            p.fetch_ahead = None;
+            if p.fetch != Some(target.offset) {
+                return true;
+            }
+            st.error = Some(e);
             return false;
         }
     };
