@@ -17,7 +17,7 @@ use tokio::task::{Id, JoinSet};
 use super::state::{record_bytes, ConsumedRecord, Phase, Tp};
 use super::Inner;
 use crate::kafka::error::Error;
-use crate::kafka::records::{decode_batches, next_offset};
+use crate::kafka::records::{decode_until_error, next_offset};
 use crate::kafka::Config;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -245,7 +245,7 @@ async fn fetch_from(
             {
                 let mut st = inner.state.lock().unwrap();
                 if st.phase != Phase::Closed {
-                    st.error = Some(Error::State("the consumer's decode task stopped".into()));
+                    st.fail(Error::State("the consumer's decode task stopped".into()));
                 }
             }
             inner.records.notify_waiters();
@@ -327,9 +327,14 @@ async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
 
 /// Queues the partition's records if the partition is still ours at the asked position.
 fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch: u64) -> bool {
-    let batches = match part.records.clone().map(decode_batches).transpose() {
-        Ok(b) => b.unwrap_or_default(),
-        Err(e) => {
+    // Batches before a bad one are handed out; the bad one is reported once the position
+    // reaches it (the next Fetch starts there).
+    let (batches, bad) = part
+        .records
+        .clone()
+        .map_or((Vec::new(), None), decode_until_error);
+    let batches = match bad {
+        Some(e) if batches.is_empty() => {
             let mut st = inner.state.lock().unwrap();
             let current = st.assignment_epoch == assignment_epoch;
             let Some(p) = st.assigned.get_mut(&target.tp).filter(|_| current) else {
@@ -344,10 +349,12 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
             if p.fetch != Some(target.offset) {
                 return true;
             }
-            st.error = Some(e);
+            st.fail(e);
             return false;
         }
+        _ => batches,
     };
+    let cut_short = bad.is_some();
     // Transactions: skip records of aborted ones (read_committed brokers list them).
     let aborted: Vec<(i64, i64)> = part
         .aborted_transactions
@@ -405,8 +412,9 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
         return true;
     }
     p.fetch = Some(next);
-    if p.fetch_ahead == Some(next) {
-        p.fetch_ahead = None; // caught up; a later answer may already have moved it further
+    if p.fetch_ahead == Some(next) || cut_short {
+        // Caught up (a later answer may have moved it further), or it points past a bad batch.
+        p.fetch_ahead = None;
     }
     if part.high_watermark >= 0 {
         p.high_watermark = Some(part.high_watermark);

@@ -266,7 +266,7 @@ impl Inner {
                     "no committed offset for {} and auto.offset.reset is none",
                     names.join(", ")
                 ));
-                self.state.lock().unwrap().error = Some(e.clone());
+                self.state.lock().unwrap().fail(e.clone());
                 self.records.notify_waiters();
                 return Err(e);
             }
@@ -434,7 +434,7 @@ pub async fn run(inner: Arc<Inner>) {
                     }
                     if e.code() == Some(FENCED_INSTANCE_ID) {
                         let mut st = inner.state.lock().unwrap();
-                        st.error = Some(e.clone());
+                        st.fail(e.clone());
                         st.phase = Phase::Unjoined;
                         inner.records.notify_waiters();
                     }
@@ -488,7 +488,7 @@ pub async fn run(inner: Arc<Inner>) {
                         }
                         Some(FENCED_INSTANCE_ID) => {
                             let mut st = inner.state.lock().unwrap();
-                            st.error = Some(e.clone());
+                            st.fail(e.clone());
                             st.phase = Phase::Unjoined;
                             inner.records.notify_waiters();
                         }

@@ -116,7 +116,7 @@ impl Consumer {
     fn take_now(&self, take: impl FnOnce(&mut State)) -> Result<()> {
         let mut st = self.inner.state.lock().unwrap();
         self.touch(&mut st);
-        if let Some(e) = st.error.take() {
+        if let Some(e) = st.take_error() {
             return Err(e);
         }
         if st.phase == Phase::Closed {

@@ -67,8 +67,12 @@ pub struct State {
     pub assignment_epoch: u64,
     pub queue: VecDeque<ConsumedRecord>,
     pub queued_bytes: usize,
-    /// An error for the next poll (e.g. no offset and auto.offset.reset=none).
-    pub error: Option<Error>,
+    /// An error for a poll (e.g. no offset and auto.offset.reset=none), set by `fail`.
+    error: Option<Error>,
+    /// Records handed out so far, and how many of them have to come before `error`: the
+    /// records queued when it happened precede it.
+    taken: u64,
+    error_after: u64,
     pub last_poll: Instant,
     /// Set when max.poll.interval.ms passed without a poll: the next poll rejoins.
     pub left_for_inactivity: bool,
@@ -89,6 +93,8 @@ impl State {
             queue: VecDeque::new(),
             queued_bytes: 0,
             error: None,
+            taken: 0,
+            error_after: 0,
             last_poll: Instant::now(),
             left_for_inactivity: false,
             last_taken: None,
@@ -132,9 +138,36 @@ impl State {
         self.queued_bytes -= dropped;
     }
 
+    /// Notes an error for a poll, after the records queued so far.
+    pub fn fail(&mut self, e: Error) {
+        self.error_after = self.taken + self.queue.len() as u64;
+        self.error = Some(e);
+    }
+
+    /// Records that may still be handed out before the pending error (all of them if none).
+    pub fn before_error(&self) -> usize {
+        match self.error {
+            None => self.queue.len(),
+            Some(_) => (self.error_after.saturating_sub(self.taken) as usize).min(self.queue.len()),
+        }
+    }
+
+    /// The pending error, once the records that came before it are handed out.
+    pub fn take_error(&mut self) -> Option<Error> {
+        if self.before_error() == 0 {
+            self.error.take()
+        } else {
+            None
+        }
+    }
+
     /// Hands out the next record and remembers its position for Commit.
     pub fn take(&mut self) -> Option<ConsumedRecord> {
+        if self.before_error() == 0 {
+            return None;
+        }
         let r = self.queue.pop_front()?;
+        self.taken += 1;
         self.queued_bytes -= record_bytes(&r);
         self.delivered(&r);
         Some(r)
@@ -144,8 +177,9 @@ impl State {
     /// partition rather than per record.
     pub fn take_into(&mut self, max: usize, out: &mut Vec<ConsumedRecord>) {
         let start = out.len();
-        let n = max.min(self.queue.len());
+        let n = max.min(self.before_error());
         out.extend(self.queue.drain(..n));
+        self.taken += n as u64;
         let taken = &out[start..];
         let mut bytes = 0;
         for (i, r) in taken.iter().enumerate() {
@@ -228,6 +262,35 @@ mod tests {
         assert_eq!(s.take().unwrap().offset, 6);
         assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 7)]);
         assert_eq!(s.queued_bytes, 0);
+    }
+
+    #[test]
+    fn an_error_comes_after_the_records_queued_before_it() {
+        let mut s = State::new();
+        s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
+        let queue = |s: &mut State, p, o| {
+            let r = rec("t", p, o);
+            s.queued_bytes += record_bytes(&r);
+            s.queue.push_back(r);
+        };
+        for o in 0..3 {
+            queue(&mut s, 1, o);
+        }
+        assert_eq!(s.take().map(|r| r.offset), Some(0));
+        s.fail(Error::State("bad batch".into()));
+        queue(&mut s, 1, 3);
+        assert!(s.take_error().is_none(), "two records came before it");
+        let mut out = Vec::new();
+        s.take_into(10, &mut out);
+        assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), [1, 2]);
+        assert!(s.take().is_none(), "nothing passes the error");
+        assert!(s.take_error().is_some());
+        assert_eq!(s.take().map(|r| r.offset), Some(3));
+        // Records dropped meanwhile (a Seek) do not hold the error back.
+        queue(&mut s, 0, 9);
+        s.fail(Error::State("again".into()));
+        s.purge(&("t".to_string(), 0));
+        assert!(s.take_error().is_some());
     }
 
     #[test]

@@ -44,97 +44,117 @@ fn get_bytes(buf: &mut Bytes) -> Result<Option<Bytes>> {
 }
 
 /// Decodes all complete batches in `data`.
-pub fn decode_batches(mut data: Bytes) -> Result<Vec<Batch>> {
+pub fn decode_batches(data: Bytes) -> Result<Vec<Batch>> {
+    match decode_until_error(data) {
+        (batches, None) => Ok(batches),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Decodes complete batches up to the first bad one: the batches before it, and its error.
+/// A consumer hands out the good records and reports the error when it reaches the bad batch.
+pub fn decode_until_error(mut data: Bytes) -> (Vec<Batch>, Option<Error>) {
     let mut out = Vec::new();
-    while data.remaining() >= BATCH_HEADER_MIN {
-        let batch_len = i32::from_be_bytes(data[8..12].try_into().unwrap());
-        if batch_len < 0 {
-            return Err(bad("negative length"));
+    loop {
+        match next_batch(&mut data) {
+            Ok(Some(batch)) => out.push(batch),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e)),
         }
-        let total = 12 + batch_len as usize;
-        if data.remaining() < total {
-            break; // partial trailing batch
+    }
+}
+
+/// The next complete batch of `data`, if any.
+fn next_batch(data: &mut Bytes) -> Result<Option<Batch>> {
+    if data.remaining() < BATCH_HEADER_MIN {
+        return Ok(None);
+    }
+    let batch_len = i32::from_be_bytes(data[8..12].try_into().unwrap());
+    if batch_len < 0 {
+        return Err(bad("negative length"));
+    }
+    let total = 12 + batch_len as usize;
+    if data.remaining() < total {
+        return Ok(None); // partial trailing batch
+    }
+    if total < BATCH_HEADER_MIN {
+        return Err(bad("shorter than its header"));
+    }
+    let mut b = data.split_to(total);
+    let magic = b[16] as i8;
+    if magic != 2 {
+        return Err(Error::Protocol(format!(
+            "record format v{magic} (before Kafka 0.11) is not supported"
+        )));
+    }
+    if total < V2_HEADER {
+        return Err(bad("shorter than its header"));
+    }
+    let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
+    if crc32c::crc32c(&b[21..]) != crc {
+        return Err(bad("CRC mismatch"));
+    }
+    let base_offset = b.get_i64();
+    b.advance(4 + 4 + 1 + 4); // length, leader epoch, magic, crc
+    let attributes = b.get_i16();
+    let last_offset_delta = b.get_i32();
+    let base_ts = b.get_i64();
+    let max_ts = b.get_i64();
+    let producer_id = b.get_i64();
+    b.advance(2 + 4); // producer epoch, base sequence
+    let count = b.get_i32().max(0) as usize;
+    let codec = attributes & 0x7;
+    let log_append_time = attributes & 0x8 != 0;
+    let mut body = if codec == 0 {
+        b
+    } else {
+        Bytes::from(decompress(codec, &b)?)
+    };
+    let mut records = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = get_varint(&mut body).ok_or_else(|| bad("record length"))?;
+        if len < 0 || body.remaining() < len as usize {
+            return Err(bad("record past the end"));
         }
-        if total < BATCH_HEADER_MIN {
-            return Err(bad("shorter than its header"));
+        let mut r = body.split_to(len as usize);
+        if !r.has_remaining() {
+            return Err(bad("empty record"));
         }
-        let mut b = data.split_to(total);
-        let magic = b[16] as i8;
-        if magic != 2 {
-            return Err(Error::Protocol(format!(
-                "record format v{magic} (before Kafka 0.11) is not supported"
-            )));
+        r.advance(1); // attributes
+        let ts_delta = get_varint(&mut r).ok_or_else(|| bad("timestamp"))?;
+        let offset_delta = get_varint(&mut r).ok_or_else(|| bad("offset"))?;
+        let key = get_bytes(&mut r)?;
+        let value = get_bytes(&mut r)?;
+        let n_headers = get_varint(&mut r)
+            .ok_or_else(|| bad("header count"))?
+            .max(0) as usize;
+        let mut headers = Vec::with_capacity(n_headers.min(1024));
+        for _ in 0..n_headers {
+            let name = get_bytes(&mut r)?.ok_or_else(|| bad("null header name"))?;
+            let name =
+                String::from_utf8(name.to_vec()).map_err(|_| bad("header name is not UTF-8"))?;
+            headers.push((name, get_bytes(&mut r)?));
         }
-        if total < V2_HEADER {
-            return Err(bad("shorter than its header"));
-        }
-        let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
-        if crc32c::crc32c(&b[21..]) != crc {
-            return Err(bad("CRC mismatch"));
-        }
-        let base_offset = b.get_i64();
-        b.advance(4 + 4 + 1 + 4); // length, leader epoch, magic, crc
-        let attributes = b.get_i16();
-        let last_offset_delta = b.get_i32();
-        let base_ts = b.get_i64();
-        let max_ts = b.get_i64();
-        let producer_id = b.get_i64();
-        b.advance(2 + 4); // producer epoch, base sequence
-        let count = b.get_i32().max(0) as usize;
-        let codec = attributes & 0x7;
-        let log_append_time = attributes & 0x8 != 0;
-        let mut body = if codec == 0 {
-            b
-        } else {
-            Bytes::from(decompress(codec, &b)?)
-        };
-        let mut records = Vec::with_capacity(count);
-        for _ in 0..count {
-            let len = get_varint(&mut body).ok_or_else(|| bad("record length"))?;
-            if len < 0 || body.remaining() < len as usize {
-                return Err(bad("record past the end"));
-            }
-            let mut r = body.split_to(len as usize);
-            if !r.has_remaining() {
-                return Err(bad("empty record"));
-            }
-            r.advance(1); // attributes
-            let ts_delta = get_varint(&mut r).ok_or_else(|| bad("timestamp"))?;
-            let offset_delta = get_varint(&mut r).ok_or_else(|| bad("offset"))?;
-            let key = get_bytes(&mut r)?;
-            let value = get_bytes(&mut r)?;
-            let n_headers = get_varint(&mut r)
-                .ok_or_else(|| bad("header count"))?
-                .max(0) as usize;
-            let mut headers = Vec::with_capacity(n_headers.min(1024));
-            for _ in 0..n_headers {
-                let name = get_bytes(&mut r)?.ok_or_else(|| bad("null header name"))?;
-                let name = String::from_utf8(name.to_vec())
-                    .map_err(|_| bad("header name is not UTF-8"))?;
-                headers.push((name, get_bytes(&mut r)?));
-            }
-            records.push(InRecord {
-                offset: base_offset + offset_delta,
-                timestamp: if log_append_time {
-                    max_ts
-                } else {
-                    base_ts + ts_delta
-                },
-                key,
-                value,
-                headers,
-            });
-        }
-        out.push(Batch {
-            base_offset,
-            last_offset: base_offset + last_offset_delta as i64,
-            producer_id,
-            transactional: attributes & 0x10 != 0,
-            control: attributes & 0x20 != 0,
-            records,
+        records.push(InRecord {
+            offset: base_offset + offset_delta,
+            timestamp: if log_append_time {
+                max_ts
+            } else {
+                base_ts + ts_delta
+            },
+            key,
+            value,
+            headers,
         });
     }
-    Ok(out)
+    Ok(Some(Batch {
+        base_offset,
+        last_offset: base_offset + last_offset_delta as i64,
+        producer_id,
+        transactional: attributes & 0x10 != 0,
+        control: attributes & 0x20 != 0,
+        records,
+    }))
 }
 
 /// The offset after the last complete batch in `data`, read from batch headers alone (no CRC,
@@ -259,6 +279,21 @@ mod tests {
             data[8..12].copy_from_slice(&len.to_be_bytes());
             assert!(decode_batches(Bytes::from(data)).is_err(), "length {len}");
         }
+    }
+
+    #[test]
+    fn batches_before_a_corrupt_one_still_decode() {
+        let recs = sample();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        let good = encode_batch(&refs, Compression::None).unwrap().to_vec();
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        let data = [good.clone(), bad, good].concat();
+        let (batches, error) = decode_until_error(Bytes::from(data.clone()));
+        assert_eq!(batches.len(), 1);
+        assert!(error.unwrap().to_string().contains("CRC"));
+        assert!(decode_batches(Bytes::from(data)).is_err());
     }
 
     #[test]
