@@ -94,7 +94,6 @@ pub struct Config {
     pub max_partition_fetch_bytes: i32,
     pub fetch_max_wait_ms: i32,
     pub read_committed: bool,
-    pub client_rack: String,
 }
 
 impl Default for Config {
@@ -134,7 +133,6 @@ impl Default for Config {
             max_partition_fetch_bytes: 1_048_576,
             fetch_max_wait_ms: 500,
             read_committed: false,
-            client_rack: String::new(),
         }
     }
 }
@@ -417,7 +415,11 @@ impl Config {
                     }
                 }
             }
-            "client.rack" => self.client_rack = text(key, v)?,
+            // Accepted so shared settings still load; not sent, as fetching from a follower
+            // replica is not implemented.
+            "client.rack" => {
+                text(key, v)?;
+            }
             _ => return Err(Error::config(key, "unknown setting")),
         }
         Ok(())

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 
-use super::state::{record_bytes, ConsumedRecord, Phase, Tp};
+use super::state::{record_bytes, ConsumedRecord, Partition, Phase, State, Tp};
 use super::Inner;
 use crate::kafka::error::Error;
 use crate::kafka::records::{decode_until_error, next_offset};
@@ -263,19 +263,25 @@ async fn fetch_from(
     }
 }
 
+/// The partition `t` was asked for, if the answer still belongs to it: same assignment, and
+/// no Seek since (positions are checked by the caller, who knows which one counts).
+fn asked<'a>(st: &'a mut State, t: &Target, assignment_epoch: u64) -> Option<&'a mut Partition> {
+    if st.assignment_epoch != assignment_epoch {
+        return None;
+    }
+    st.assigned.get_mut(&t.tp).filter(|p| p.epoch == t.epoch)
+}
+
 /// Partitions whose position really is out of range: the answer must be for the position
 /// itself. An answer for a position read ahead may come while earlier records still wait to be
 /// decoded (they come first), or after a Seek; then only the read-ahead is dropped.
 fn out_of_range_resets(inner: &Inner, targets: &[Target], assignment_epoch: u64) -> Vec<Tp> {
     let mut reset = Vec::new();
     let mut st = inner.state.lock().unwrap();
-    if st.assignment_epoch != assignment_epoch {
-        return reset;
-    }
     for t in targets {
-        if let Some(p) = st.assigned.get_mut(&t.tp) {
+        if let Some(p) = asked(&mut st, t, assignment_epoch) {
             p.fetch_ahead = None;
-            if p.epoch == t.epoch && p.fetch == Some(t.offset) {
+            if p.fetch == Some(t.offset) {
                 p.fetch = None;
                 reset.push(t.tp.clone());
             }
@@ -298,12 +304,9 @@ fn read_ahead(inner: &Inner, parts: &[(Target, PartitionData)], assignment_epoch
         return;
     }
     let mut st = inner.state.lock().unwrap();
-    if st.assignment_epoch != assignment_epoch {
-        return;
-    }
     for (t, next) in ahead {
-        if let Some(p) = st.assigned.get_mut(&t.tp) {
-            if p.epoch == t.epoch && p.fetch_ahead.or(p.fetch) == Some(t.offset) {
+        if let Some(p) = asked(&mut st, t, assignment_epoch) {
+            if p.fetch_ahead.or(p.fetch) == Some(t.offset) {
                 p.fetch_ahead = Some(next);
             }
         }
@@ -336,13 +339,9 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
     let batches = match bad {
         Some(e) if batches.is_empty() => {
             let mut st = inner.state.lock().unwrap();
-            let current = st.assignment_epoch == assignment_epoch;
-            let Some(p) = st.assigned.get_mut(&target.tp).filter(|_| current) else {
-                return true; // an answer for an assignment that is gone
+            let Some(p) = asked(&mut st, target, assignment_epoch) else {
+                return true; // a rebalance or a Seek moved on
             };
-            if p.epoch != target.epoch {
-                return true; // a Seek moved on
-            }
             // The position stays before the bad batch (the next Fetch asks for it again), or
             // this was asked ahead of an answer that was not queued: start from the position.
             p.fetch_ahead = None;
@@ -397,15 +396,9 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
         }
     }
     let mut st = inner.state.lock().unwrap();
-    if st.assignment_epoch != assignment_epoch {
-        return true; // a rebalance happened meanwhile: these records are not ours to give
-    }
-    let Some(p) = st.assigned.get_mut(&target.tp) else {
-        return true;
+    let Some(p) = asked(&mut st, target, assignment_epoch) else {
+        return true; // a rebalance or a Seek moved on: these records are not ours to give
     };
-    if p.epoch != target.epoch {
-        return true; // a Seek moved the partition
-    }
     if p.fetch != Some(target.offset) {
         // Asked ahead of an answer that was not queued: start again from the position.
         p.fetch_ahead = None;

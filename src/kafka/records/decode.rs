@@ -64,32 +64,51 @@ pub fn decode_until_error(mut data: Bytes) -> (Vec<Batch>, Option<Error>) {
     }
 }
 
-/// The next complete batch of `data`, if any.
-fn next_batch(data: &mut Bytes) -> Result<Option<Batch>> {
-    if data.remaining() < BATCH_HEADER_MIN {
-        return Ok(None);
+/// Where the first batch of `data` ends, read from its header: the framing rules shared by
+/// decoding and by `next_offset`.
+enum Frame {
+    /// A complete v2 batch of this many bytes.
+    Batch(usize),
+    /// Nothing more, or a batch the broker cut at its byte limit.
+    End,
+    Bad(Error),
+}
+
+fn frame(data: &[u8]) -> Frame {
+    if data.len() < BATCH_HEADER_MIN {
+        return Frame::End;
     }
     let batch_len = i32::from_be_bytes(data[8..12].try_into().unwrap());
-    if batch_len < 0 {
-        return Err(bad("negative length"));
-    }
-    let total = 12 + batch_len as usize;
-    if data.remaining() < total {
-        return Ok(None); // partial trailing batch
+    let Ok(len) = usize::try_from(batch_len) else {
+        return Frame::Bad(bad("negative length"));
+    };
+    let total = 12 + len;
+    if data.len() < total {
+        return Frame::End; // partial trailing batch
     }
     if total < BATCH_HEADER_MIN {
-        return Err(bad("shorter than its header"));
+        return Frame::Bad(bad("shorter than its header"));
     }
-    let mut b = data.split_to(total);
-    let magic = b[16] as i8;
+    let magic = data[16] as i8;
     if magic != 2 {
-        return Err(Error::Protocol(format!(
+        return Frame::Bad(Error::Protocol(format!(
             "record format v{magic} (before Kafka 0.11) is not supported"
         )));
     }
     if total < V2_HEADER {
-        return Err(bad("shorter than its header"));
+        return Frame::Bad(bad("shorter than its header"));
     }
+    Frame::Batch(total)
+}
+
+/// The next complete batch of `data`, if any.
+fn next_batch(data: &mut Bytes) -> Result<Option<Batch>> {
+    let total = match frame(data) {
+        Frame::Batch(total) => total,
+        Frame::End => return Ok(None),
+        Frame::Bad(e) => return Err(e),
+    };
+    let mut b = data.split_to(total);
     let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
     if crc32c::crc32c(&b[21..]) != crc {
         return Err(bad("CRC mismatch"));
@@ -161,20 +180,11 @@ fn next_batch(data: &mut Bytes) -> Result<Option<Batch>> {
 /// no records): lets the fetcher ask for what follows while the records are still decoded.
 /// `None` when no complete v2 batch is there.
 pub fn next_offset(data: &[u8]) -> Option<i64> {
-    // base offset 8, length 4, leader epoch 4, magic 1, crc 4, attributes 2, last offset delta 4
-    const LAST_DELTA_END: usize = 27;
     let mut rest = data;
     let mut next = None;
-    while rest.len() >= LAST_DELTA_END {
-        let batch_len = i32::from_be_bytes(rest[8..12].try_into().unwrap());
-        let Ok(len) = usize::try_from(batch_len) else {
-            break;
-        };
-        let total = 12 + len;
-        if rest.len() < total || total < LAST_DELTA_END || rest[16] != 2 {
-            break;
-        }
+    while let Frame::Batch(total) = frame(rest) {
         let base = i64::from_be_bytes(rest[0..8].try_into().unwrap());
+        // After base offset 8, length 4, leader epoch 4, magic 1, crc 4, attributes 2.
         let delta = i32::from_be_bytes(rest[23..27].try_into().unwrap());
         next = Some(base + delta as i64 + 1);
         rest = &rest[total..];
