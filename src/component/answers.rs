@@ -57,7 +57,9 @@ struct QuotedTopic<'a> {
 
 impl<'a> QuotedTopic<'a> {
     fn of(&mut self, topic: &'a str) -> &str {
-        if self.topic != Some(topic) {
+        // By address: records of one fetch share one name, and comparing text per record showed
+        // in profiles. Another copy of the same name is only quoted again.
+        if !self.topic.is_some_and(|t| std::ptr::eq(t, topic)) {
             self.text.clear();
             push_json_str(&mut self.text, topic);
             self.topic = Some(topic);

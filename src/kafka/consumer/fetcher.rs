@@ -17,7 +17,7 @@ use tokio::task::{Id, JoinSet};
 use super::state::{record_bytes, ConsumedRecord, Partition, Phase, State, Tp};
 use super::Inner;
 use crate::kafka::error::Error;
-use crate::kafka::records::{decode_until_error, next_offset};
+use crate::kafka::records::{next_offset, Batches};
 use crate::kafka::Config;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -315,10 +315,11 @@ fn read_ahead(inner: &Inner, parts: &[(Target, PartitionData)], assignment_epoch
 
 /// The decode task: answers in the order they came, so each partition's records queue in order.
 async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
+    let mut decoded = Vec::new();
     while let Some(job) = to_decode.recv().await {
         let mut failed = false;
         for (target, part) in &job.parts {
-            failed |= !accept(&inner, target, part, job.assignment_epoch);
+            failed |= !accept(&inner, target, part, job.assignment_epoch, &mut decoded);
         }
         inner.records.notify_waiters();
         if failed {
@@ -329,72 +330,123 @@ async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
 }
 
 /// Queues the partition's records if the partition is still ours at the asked position.
-fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch: u64) -> bool {
-    // Batches before a bad one are handed out; the bad one is reported once the position
-    // reaches it (the next Fetch starts there).
-    let (batches, bad) = part
-        .records
-        .clone()
-        .map_or((Vec::new(), None), decode_until_error);
-    let batches = match bad {
-        Some(e) if batches.is_empty() => {
-            let mut st = inner.state.lock().unwrap();
-            let Some(p) = asked(&mut st, target, assignment_epoch) else {
-                return true; // a rebalance or a Seek moved on
-            };
-            // The position stays before the bad batch (the next Fetch asks for it again), or
-            // this was asked ahead of an answer that was not queued: start from the position.
-            p.fetch_ahead = None;
-            if p.fetch != Some(target.offset) {
-                return true;
-            }
-            st.fail(e);
-            return false;
+/// `decoded` is the decode task's scratch space, kept between answers so a large answer's
+/// records are not written into freshly faulted pages each time.
+fn accept(
+    inner: &Inner,
+    target: &Target,
+    part: &PartitionData,
+    assignment_epoch: u64,
+    decoded: &mut Vec<ConsumedRecord>,
+) -> bool {
+    decoded.clear();
+    let data = part.records.clone().unwrap_or_default();
+    let (next, bad) = decode_into(target, part, data, decoded);
+    let e = match bad {
+        Some(e) if next == target.offset => e,
+        _ => {
+            return queue(
+                inner,
+                target,
+                part,
+                assignment_epoch,
+                next,
+                bad.is_some(),
+                decoded,
+            )
         }
-        _ => batches,
     };
-    let cut_short = bad.is_some();
-    // Transactions: skip records of aborted ones (read_committed brokers list them).
-    let aborted: Vec<(i64, i64)> = part
+    // Nothing good before the bad batch.
+    let mut st = inner.state.lock().unwrap();
+    let Some(p) = asked(&mut st, target, assignment_epoch) else {
+        return true; // a rebalance or a Seek moved on
+    };
+    // The position stays before the bad batch (the next Fetch asks for it again), or
+    // this was asked ahead of an answer that was not queued: start from the position.
+    p.fetch_ahead = None;
+    if p.fetch != Some(target.offset) {
+        return true;
+    }
+    st.fail(e);
+    false
+}
+
+/// Decodes an answer's records into `out` up to the first bad batch; returns the position
+/// after the last good batch and the bad batch's error. A bad batch gives none of its records,
+/// so the position can stay on it.
+fn decode_into(
+    target: &Target,
+    part: &PartitionData,
+    data: bytes::Bytes,
+    out: &mut Vec<ConsumedRecord>,
+) -> (i64, Option<Error>) {
+    // Transactions: skip records of aborted ones (read_committed brokers list them). Each
+    // listed abort applies from its first offset up to its producer's next marker, once: the
+    // same producer's later transactions in this answer may have committed.
+    let mut aborted: Vec<(i64, i64)> = part
         .aborted_transactions
         .iter()
         .flatten()
-        .map(|a| (a.producer_id.0, a.first_offset))
+        .map(|a| (a.first_offset, a.producer_id.0))
         .collect();
+    aborted.sort_unstable();
+    let mut aborted = aborted.into_iter().peekable();
     let mut aborting: HashSet<i64> = HashSet::new();
-    let mut records = Vec::new();
     let mut next = target.offset;
     let topic: Arc<str> = Arc::from(target.tp.0.as_str());
-    for batch in batches {
-        for (pid, first) in &aborted {
-            if *first <= batch.last_offset {
-                aborting.insert(*pid);
+    for batch in Batches::new(data) {
+        let (head, records) = match batch {
+            Ok(batch) => batch,
+            Err(e) => return (next, Some(e)),
+        };
+        while let Some((_, pid)) = aborted.next_if(|(first, _)| *first <= head.last_offset) {
+            aborting.insert(pid);
+        }
+        if head.control {
+            aborting.remove(&head.producer_id);
+        } else if !(head.transactional && aborting.contains(&head.producer_id)) {
+            let start = out.len();
+            out.reserve(records.capacity_hint());
+            for r in records {
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out.truncate(start);
+                        return (next, Some(e));
+                    }
+                };
+                // A batch may start before the asked offset (compressed batches come whole).
+                if r.offset < target.offset {
+                    continue;
+                }
+                out.push(ConsumedRecord {
+                    topic: topic.clone(),
+                    partition: target.tp.1,
+                    offset: r.offset,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                    timestamp_ms: r.timestamp,
+                });
             }
         }
-        next = next.max(batch.last_offset + 1);
-        if batch.control {
-            aborting.remove(&batch.producer_id);
-            continue;
-        }
-        if batch.transactional && aborting.contains(&batch.producer_id) {
-            continue;
-        }
-        for r in batch.records {
-            // A batch may start before the asked offset (compressed batches come whole).
-            if r.offset < target.offset {
-                continue;
-            }
-            records.push(ConsumedRecord {
-                topic: topic.clone(),
-                partition: target.tp.1,
-                offset: r.offset,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-                timestamp_ms: r.timestamp,
-            });
-        }
+        next = next.max(head.last_offset + 1);
     }
+    (next, None)
+}
+
+/// Queues decoded records and moves the position to `next`, if the partition is still ours
+/// at the asked position.
+fn queue(
+    inner: &Inner,
+    target: &Target,
+    part: &PartitionData,
+    assignment_epoch: u64,
+    next: i64,
+    cut_short: bool,
+    decoded: &mut Vec<ConsumedRecord>,
+) -> bool {
+    let bytes: usize = decoded.iter().map(record_bytes).sum();
     let mut st = inner.state.lock().unwrap();
     let Some(p) = asked(&mut st, target, assignment_epoch) else {
         return true; // a rebalance or a Seek moved on: these records are not ours to give
@@ -413,14 +465,120 @@ fn accept(inner: &Inner, target: &Target, part: &PartitionData, assignment_epoch
         p.high_watermark = Some(part.high_watermark);
     }
     if let Some(ts) = p.skip_before_ms {
-        records.retain(|r| r.timestamp_ms >= ts);
-        if !records.is_empty() {
+        decoded.retain(|r| r.timestamp_ms >= ts);
+        if !decoded.is_empty() {
             p.skip_before_ms = None;
         }
+        let kept: usize = decoded.iter().map(record_bytes).sum();
+        st.queued_bytes += kept;
+    } else {
+        st.queued_bytes += bytes;
     }
-    for r in records {
-        st.queued_bytes += record_bytes(&r);
-        st.queue.push_back(r);
+    if st.queue.is_empty() {
+        // Poll keeps up: hand over the whole buffer instead of copying every record, and keep
+        // the queue's old buffer for the next answer.
+        let emptied = std::mem::replace(&mut st.queue, std::mem::take(decoded).into());
+        *decoded = emptied.into();
+    } else {
+        st.queue.extend(decoded.drain(..));
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::config::Compression;
+    use crate::kafka::records::{encode_batch, restamp, OutRecord, Stamp};
+    use bytes::Bytes;
+    use kafka_protocol::messages::fetch_response::AbortedTransaction;
+    use kafka_protocol::messages::ProducerId;
+
+    /// A batch of `values` at `base`; `producer` makes it transactional, `control` a marker.
+    fn batch(base: i64, values: &[&str], producer: Option<i64>, control: bool) -> Vec<u8> {
+        let recs: Vec<OutRecord> = values
+            .iter()
+            .map(|v| OutRecord {
+                key: None,
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                headers: vec![],
+                timestamp: 1,
+            })
+            .collect();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        let mut b = encode_batch(&refs, Compression::None).unwrap();
+        if let Some(producer_id) = producer {
+            let stamp = Stamp {
+                producer_id,
+                epoch: 0,
+                base_sequence: 0,
+            };
+            b = restamp(&b, stamp);
+        }
+        let mut b = b.to_vec();
+        b[..8].copy_from_slice(&base.to_be_bytes());
+        let attributes: i16 =
+            if producer.is_some() { 0x10 } else { 0 } | if control { 0x20 } else { 0 };
+        b[21..23].copy_from_slice(&attributes.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn decode(offset: i64, data: Vec<u8>, aborted: &[(i64, i64)]) -> (Vec<String>, i64) {
+        let target = Target {
+            tp: ("t".into(), 0),
+            offset,
+            epoch: 0,
+        };
+        let part = PartitionData::default().with_aborted_transactions(Some(
+            aborted
+                .iter()
+                .map(|&(pid, first)| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(pid))
+                        .with_first_offset(first)
+                })
+                .collect(),
+        ));
+        let mut out = Vec::new();
+        let (next, bad) = decode_into(&target, &part, Bytes::from(data), &mut out);
+        assert!(bad.is_none());
+        let values = out
+            .iter()
+            .map(|r| String::from_utf8(r.value.as_ref().unwrap().to_vec()).unwrap())
+            .collect();
+        (values, next)
+    }
+
+    #[test]
+    fn aborted_transactions_are_skipped_and_a_later_commit_of_the_same_producer_is_kept() {
+        let data = [
+            batch(0, &["plain-0", "plain-1"], None, false),
+            batch(2, &["aborted-2", "aborted-3"], Some(7), false),
+            batch(4, &["abort-marker"], Some(7), true),
+            batch(5, &["committed-5", "committed-6"], Some(7), false),
+            batch(7, &["commit-marker"], Some(7), true),
+            batch(8, &["other-8"], Some(9), false),
+        ]
+        .concat();
+        let (values, next) = decode(0, data.clone(), &[(7, 2)]);
+        assert_eq!(
+            values,
+            [
+                "plain-0",
+                "plain-1",
+                "committed-5",
+                "committed-6",
+                "other-8"
+            ]
+        );
+        assert_eq!(
+            next, 9,
+            "the position moves past skipped batches and markers"
+        );
+        // Asked from the middle of a batch: the records before the position are not handed out.
+        let (values, _) = decode(6, data, &[(7, 2)]);
+        assert_eq!(values, ["committed-6", "other-8"]);
+    }
 }

@@ -176,7 +176,9 @@ mod tests {
         });
         let renumbered = b.seal(Compression::None).unwrap();
         assert_eq!(
-            decode_batches(renumbered.clone()).unwrap()[0].producer_id,
+            decode_batches(renumbered.clone()).unwrap()[0]
+                .head
+                .producer_id,
             7
         );
         assert_eq!(renumbered.len(), first.len());

@@ -16,14 +16,21 @@ pub struct InRecord {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Batch {
+/// A batch's header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHead {
     pub base_offset: i64,
     pub last_offset: i64,
     pub producer_id: i64,
     pub transactional: bool,
     /// Control batches carry transaction markers, never user data.
     pub control: bool,
+}
+
+/// A batch with its records decoded (tests and tools; the consumer decodes lazily).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub head: BatchHead,
     pub records: Vec<InRecord>,
 }
 
@@ -31,36 +38,134 @@ fn bad(what: &str) -> Error {
     Error::Protocol(format!("malformed record batch: {what}"))
 }
 
-fn get_bytes(buf: &mut Bytes) -> Result<Option<Bytes>> {
-    let len = get_varint(buf).ok_or_else(|| bad("length"))?;
+/// A length-prefixed field (-1: null) from the front of `r`.
+fn get_field<'a>(r: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
+    let len = get_varint(r).ok_or_else(|| bad("length"))?;
     if len < 0 {
         return Ok(None);
     }
     let len = len as usize;
-    if buf.remaining() < len {
+    if r.len() < len {
         return Err(bad("field past the end"));
     }
-    Ok(Some(buf.split_to(len)))
+    let (field, rest) = r.split_at(len);
+    *r = rest;
+    Ok(Some(field))
 }
 
 /// Decodes all complete batches in `data`.
 pub fn decode_batches(data: Bytes) -> Result<Vec<Batch>> {
-    match decode_until_error(data) {
-        (batches, None) => Ok(batches),
-        (_, Some(e)) => Err(e),
+    Batches::new(data)
+        .map(|batch| {
+            let (head, records) = batch?;
+            Ok(Batch {
+                head,
+                records: records.collect::<Result<_>>()?,
+            })
+        })
+        .collect()
+}
+
+/// The complete batches of a Fetch answer, CRC-checked and decompressed one at a time, each
+/// with its records still to decode: a consumer decodes them straight into its queue rather
+/// than through a vector per batch. Ends after the first bad batch's error, so the batches
+/// before it are still handed out.
+pub struct Batches {
+    data: Bytes,
+}
+
+impl Batches {
+    pub fn new(data: Bytes) -> Batches {
+        Batches { data }
     }
 }
 
-/// Decodes complete batches up to the first bad one: the batches before it, and its error.
-/// A consumer hands out the good records and reports the error when it reaches the bad batch.
-pub fn decode_until_error(mut data: Bytes) -> (Vec<Batch>, Option<Error>) {
-    let mut out = Vec::new();
-    loop {
-        match next_batch(&mut data) {
-            Ok(Some(batch)) => out.push(batch),
-            Ok(None) => return (out, None),
-            Err(e) => return (out, Some(e)),
+impl Iterator for Batches {
+    type Item = Result<(BatchHead, Records)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = next_batch(&mut self.data);
+        if next.is_err() {
+            self.data = Bytes::new();
         }
+        next.transpose()
+    }
+}
+
+/// A batch's records, decoded as they are read. An error ends them.
+pub struct Records {
+    body: Bytes,
+    /// Where the next record starts in `body`.
+    at: usize,
+    left: usize,
+    base_offset: i64,
+    base_ts: i64,
+    /// The batch's timestamp for every record when the broker set log-append time.
+    append_ts: Option<i64>,
+}
+
+impl Iterator for Records {
+    type Item = Result<InRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let next = self.record();
+        if next.is_err() {
+            self.left = 0;
+        }
+        Some(next)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+impl Records {
+    /// Room to reserve for the records still to read: the header's count, but no more than
+    /// the bytes can hold, so a bogus count cannot make a caller allocate gigabytes.
+    pub fn capacity_hint(&self) -> usize {
+        self.left.min((self.body.len() - self.at) / MIN_RECORD)
+    }
+
+    /// Parses on a plain slice and shares only key and value with the answer's buffer: each
+    /// shared piece is an atomic count the Poll thread later decrements on another core.
+    fn record(&mut self) -> Result<InRecord> {
+        let mut rest = &self.body[self.at..];
+        let len = get_varint(&mut rest).ok_or_else(|| bad("record length"))?;
+        if len < 0 || rest.len() < len as usize {
+            return Err(bad("record past the end"));
+        }
+        let (mut r, after) = rest.split_at(len as usize);
+        self.at = self.body.len() - after.len();
+        if r.is_empty() {
+            return Err(bad("empty record"));
+        }
+        r = &r[1..]; // attributes
+        let ts_delta = get_varint(&mut r).ok_or_else(|| bad("timestamp"))?;
+        let offset_delta = get_varint(&mut r).ok_or_else(|| bad("offset"))?;
+        let key = get_field(&mut r)?.map(|k| self.body.slice_ref(k));
+        let value = get_field(&mut r)?.map(|v| self.body.slice_ref(v));
+        let n_headers = get_varint(&mut r)
+            .ok_or_else(|| bad("header count"))?
+            .max(0) as usize;
+        let mut headers = Vec::with_capacity(n_headers.min(r.len()));
+        for _ in 0..n_headers {
+            let name = get_field(&mut r)?.ok_or_else(|| bad("null header name"))?;
+            let name = std::str::from_utf8(name).map_err(|_| bad("header name is not UTF-8"))?;
+            let value = get_field(&mut r)?.map(|v| self.body.slice_ref(v));
+            headers.push((name.to_owned(), value));
+        }
+        Ok(InRecord {
+            offset: self.base_offset + offset_delta,
+            timestamp: self.append_ts.unwrap_or(self.base_ts + ts_delta),
+            key,
+            value,
+            headers,
+        })
     }
 }
 
@@ -101,8 +206,8 @@ fn frame(data: &[u8]) -> Frame {
     Frame::Batch(total)
 }
 
-/// The next complete batch of `data`, if any.
-fn next_batch(data: &mut Bytes) -> Result<Option<Batch>> {
+/// The next complete batch of `data`, if any, CRC-checked and decompressed.
+fn next_batch(data: &mut Bytes) -> Result<Option<(BatchHead, Records)>> {
     let total = match frame(data) {
         Frame::Batch(total) => total,
         Frame::End => return Ok(None),
@@ -123,57 +228,27 @@ fn next_batch(data: &mut Bytes) -> Result<Option<Batch>> {
     b.advance(2 + 4); // producer epoch, base sequence
     let count = b.get_i32().max(0) as usize;
     let codec = attributes & 0x7;
-    let log_append_time = attributes & 0x8 != 0;
-    let mut body = if codec == 0 {
+    let body = if codec == 0 {
         b
     } else {
         Bytes::from(decompress(codec, &b)?)
     };
-    let mut records = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = get_varint(&mut body).ok_or_else(|| bad("record length"))?;
-        if len < 0 || body.remaining() < len as usize {
-            return Err(bad("record past the end"));
-        }
-        let mut r = body.split_to(len as usize);
-        if !r.has_remaining() {
-            return Err(bad("empty record"));
-        }
-        r.advance(1); // attributes
-        let ts_delta = get_varint(&mut r).ok_or_else(|| bad("timestamp"))?;
-        let offset_delta = get_varint(&mut r).ok_or_else(|| bad("offset"))?;
-        let key = get_bytes(&mut r)?;
-        let value = get_bytes(&mut r)?;
-        let n_headers = get_varint(&mut r)
-            .ok_or_else(|| bad("header count"))?
-            .max(0) as usize;
-        let mut headers = Vec::with_capacity(n_headers.min(1024));
-        for _ in 0..n_headers {
-            let name = get_bytes(&mut r)?.ok_or_else(|| bad("null header name"))?;
-            let name =
-                String::from_utf8(name.to_vec()).map_err(|_| bad("header name is not UTF-8"))?;
-            headers.push((name, get_bytes(&mut r)?));
-        }
-        records.push(InRecord {
-            offset: base_offset + offset_delta,
-            timestamp: if log_append_time {
-                max_ts
-            } else {
-                base_ts + ts_delta
-            },
-            key,
-            value,
-            headers,
-        });
-    }
-    Ok(Some(Batch {
+    let head = BatchHead {
         base_offset,
         last_offset: base_offset + last_offset_delta as i64,
         producer_id,
         transactional: attributes & 0x10 != 0,
         control: attributes & 0x20 != 0,
-        records,
-    }))
+    };
+    let records = Records {
+        body,
+        at: 0,
+        left: count,
+        base_offset,
+        base_ts,
+        append_ts: (attributes & 0x8 != 0).then_some(max_ts),
+    };
+    Ok(Some((head, records)))
 }
 
 /// The offset after the last complete batch in `data`, read from batch headers alone (no CRC,
@@ -191,6 +266,10 @@ pub fn next_offset(data: &[u8]) -> Option<i64> {
     }
     next
 }
+
+/// The shortest record: length, attributes, timestamp and offset deltas, key and value
+/// lengths, header count (one byte each).
+const MIN_RECORD: usize = 7;
 
 /// Bytes needed to read a batch's length and magic.
 const BATCH_HEADER_MIN: usize = 17;
@@ -245,8 +324,8 @@ mod tests {
             let batches = decode_batches(Bytes::from(with_tail)).unwrap();
             assert_eq!(batches.len(), 1, "{codec:?}");
             let b = &batches[0];
-            assert_eq!(b.base_offset, 100);
-            assert_eq!(b.last_offset, 149);
+            assert_eq!(b.head.base_offset, 100);
+            assert_eq!(b.head.last_offset, 149);
             assert_eq!(b.records.len(), 50);
             for (i, (r, o)) in b.records.iter().zip(&recs).enumerate() {
                 assert_eq!(r.offset, 100 + i as i64);
@@ -271,7 +350,7 @@ mod tests {
         let mut data = at(100, Compression::None);
         data.extend_from_slice(&at(150, Compression::Lz4));
         let decoded = decode_batches(Bytes::from(data.clone())).unwrap();
-        assert_eq!(decoded.last().unwrap().last_offset, 199);
+        assert_eq!(decoded.last().unwrap().head.last_offset, 199);
         assert_eq!(next_offset(&data), Some(200));
         // The broker cuts at its byte limit: the cut batch does not count.
         assert_eq!(next_offset(&data[..data.len() - 1]), Some(150));
@@ -300,10 +379,31 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
         let data = [good.clone(), bad, good].concat();
-        let (batches, error) = decode_until_error(Bytes::from(data.clone()));
-        assert_eq!(batches.len(), 1);
-        assert!(error.unwrap().to_string().contains("CRC"));
+        let mut batches = Batches::new(Bytes::from(data.clone()));
+        let (head, records) = batches.next().unwrap().unwrap();
+        assert_eq!((head.base_offset, records.capacity_hint()), (0, 50));
+        let error = batches.next().unwrap().err().unwrap();
+        assert!(error.to_string().contains("CRC"));
+        assert!(batches.next().is_none(), "nothing after the bad batch");
         assert!(decode_batches(Bytes::from(data)).is_err());
+    }
+
+    #[test]
+    fn a_count_past_the_records_ends_them_with_an_error_and_reserves_little() {
+        let recs = sample();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        let mut data = encode_batch(&refs, Compression::None).unwrap().to_vec();
+        // A batch whose CRC holds but whose header counts more records than it has.
+        data[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&data[21..]);
+        data[17..21].copy_from_slice(&crc.to_be_bytes());
+        let len = data.len();
+        let (_, records) = Batches::new(Bytes::from(data)).next().unwrap().unwrap();
+        assert!(records.capacity_hint() <= len / MIN_RECORD);
+        let read: Vec<_> = records.collect();
+        assert_eq!(read.len(), 51, "50 records, then the error, then nothing");
+        assert!(read[..50].iter().all(Result::is_ok));
+        assert!(read[50].is_err());
     }
 
     #[test]
@@ -327,10 +427,10 @@ mod tests {
             base_sequence: 17,
         };
         let stamped = super::super::encode::restamp(&plain, stamp);
-        assert_eq!(decode_batches(plain).unwrap()[0].producer_id, -1);
+        assert_eq!(decode_batches(plain).unwrap()[0].head.producer_id, -1);
         // Our decoder checks the CRC; librdkafka's view of the same fields via kafka-protocol.
         assert_eq!(
-            decode_batches(stamped.clone()).unwrap()[0].producer_id,
+            decode_batches(stamped.clone()).unwrap()[0].head.producer_id,
             4242
         );
         let mut buf = stamped;
