@@ -342,21 +342,34 @@ fn accept(
     decoded.clear();
     let data = part.records.clone().unwrap_or_default();
     let (next, bad) = decode_into(target, part, data, decoded);
-    let e = match bad {
-        Some(e) if next == target.offset => e,
-        _ => {
-            return queue(
-                inner,
-                target,
-                part,
-                assignment_epoch,
-                next,
-                bad.is_some(),
-                decoded,
-            )
-        }
+    let answer = decoded.len();
+    let ok = match bad {
+        Some(e) if next == target.offset => fail(inner, target, assignment_epoch, e),
+        _ => queue(
+            inner,
+            target,
+            part,
+            assignment_epoch,
+            next,
+            bad.is_some(),
+            decoded,
+        ),
     };
-    // Nothing good before the bad batch.
+    // Records left here were not queued (a stale answer): they would keep its buffer alive.
+    decoded.clear();
+    // After taking over a backlog's queue buffer, keep only about an answer's worth.
+    if decoded.capacity() > 4 * answer.max(SCRATCH_FLOOR) {
+        decoded.shrink_to(2 * answer.max(SCRATCH_FLOOR));
+    }
+    ok
+}
+
+/// Records the decode task's scratch keeps room for at least.
+const SCRATCH_FLOOR: usize = 4096;
+
+/// An answer whose first batch is bad: the error for Poll, if the partition is still ours at
+/// the asked position.
+fn fail(inner: &Inner, target: &Target, assignment_epoch: u64, e: Error) -> bool {
     let mut st = inner.state.lock().unwrap();
     let Some(p) = asked(&mut st, target, assignment_epoch) else {
         return true; // a rebalance or a Seek moved on
@@ -430,7 +443,7 @@ fn decode_into(
                 });
             }
         }
-        next = next.max(head.last_offset + 1);
+        next = next.max(head.last_offset.saturating_add(1));
     }
     (next, None)
 }

@@ -131,8 +131,9 @@ impl Records {
         self.left.min((self.body.len() - self.at) / MIN_RECORD)
     }
 
-    /// Parses on a plain slice and shares only key and value with the answer's buffer: each
-    /// shared piece is an atomic count the Poll thread later decrements on another core.
+    /// Parses on a plain slice; only keys and values (of records and headers) share the
+    /// answer's buffer: each shared piece is an atomic count the Poll thread later decrements
+    /// on another core.
     fn record(&mut self) -> Result<InRecord> {
         let mut rest = &self.body[self.at..];
         let len = get_varint(&mut rest).ok_or_else(|| bad("record length"))?;
@@ -160,8 +161,10 @@ impl Records {
             headers.push((name.to_owned(), value));
         }
         Ok(InRecord {
-            offset: self.base_offset + offset_delta,
-            timestamp: self.append_ts.unwrap_or(self.base_ts + ts_delta),
+            offset: self.base_offset.wrapping_add(offset_delta),
+            timestamp: self
+                .append_ts
+                .unwrap_or(self.base_ts.wrapping_add(ts_delta)),
             key,
             value,
             headers,
@@ -235,7 +238,7 @@ fn next_batch(data: &mut Bytes) -> Result<Option<(BatchHead, Records)>> {
     };
     let head = BatchHead {
         base_offset,
-        last_offset: base_offset + last_offset_delta as i64,
+        last_offset: base_offset.wrapping_add(last_offset_delta as i64),
         producer_id,
         transactional: attributes & 0x10 != 0,
         control: attributes & 0x20 != 0,
