@@ -49,27 +49,40 @@ impl Memory {
     /// `s` as NUL-terminated UTF-16 in host memory, written in place (no intermediate buffer:
     /// PollBatch answers run to megabytes); returns the pointer and the length in units.
     pub fn alloc_str(&self, s: &str) -> Option<(NonNull<u16>, usize)> {
-        let ascii = s.is_ascii();
-        let len = if ascii {
-            s.len()
+        if s.is_ascii() {
+            self.alloc_units(s.len(), s.bytes().map(u16::from))
         } else {
-            s.encode_utf16().count()
-        };
+            self.alloc_units(s.encode_utf16().count(), s.encode_utf16())
+        }
+    }
+
+    /// UTF-8 bytes as `alloc_str` writes text; invalid sequences become U+FFFD. ASCII (most
+    /// message bodies) is widened after one `is_ascii` pass, with no String in between.
+    pub fn alloc_text(&self, bytes: &[u8]) -> Option<(NonNull<u16>, usize)> {
+        if bytes.is_ascii() {
+            return self.alloc_units(bytes.len(), bytes.iter().map(|&b| u16::from(b)));
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.alloc_str(s),
+            Err(_) => self.alloc_str(&String::from_utf8_lossy(bytes)),
+        }
+    }
+
+    /// `len` UTF-16 units from `units` and a NUL in fresh host memory.
+    fn alloc_units(
+        &self,
+        len: usize,
+        units: impl Iterator<Item = u16>,
+    ) -> Option<(NonNull<u16>, usize)> {
         let p = self
             .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
             .cast::<u16>();
         // SAFETY: `p` points to `len + 1` freshly allocated u16 slots (host allocations are at
         // least 2-aligned) that nothing else references yet.
         let out = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len + 1) };
-        if ascii {
-            // A plain widening loop; the compiler vectorizes it.
-            for (o, b) in out.iter_mut().zip(s.bytes()) {
-                *o = b as u16;
-            }
-        } else {
-            for (o, u) in out.iter_mut().zip(s.encode_utf16()) {
-                *o = u;
-            }
+        // For ASCII a plain widening loop, which the compiler vectorizes.
+        for (o, u) in out.iter_mut().zip(units) {
+            *o = u;
         }
         out[len] = 0;
         Some((p, len))

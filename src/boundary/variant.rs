@@ -3,6 +3,8 @@
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
+use bytes::Bytes;
+
 use super::memory::Memory;
 use super::wstr::{self, BadUtf16};
 
@@ -208,6 +210,9 @@ pub enum Value {
     Double(f64),
     Date(Date),
     Str(String),
+    /// Bytes handed to 1C as a String, decoded as UTF-8 straight into host memory (invalid
+    /// sequences become U+FFFD): a message body needs no String of its own on the way out.
+    Text(Bytes),
     Blob(Vec<u8>),
     /// A string from 1C that was not valid UTF-16 (unpaired surrogate at `position`).
     BadString {
@@ -339,6 +344,28 @@ unsafe fn slice<'a, T>(ptr: *const T, len: u32) -> Option<&'a [T]> {
 /// Largest integer a double holds exactly: beyond it 1C would see a different number.
 const EXACT_DOUBLE: i64 = 1 << 53;
 
+/// Makes `out` a 1C string from host memory that `alloc` filled; false when it could not.
+fn put_wide(
+    out: &mut TVariant,
+    memory: Option<&Memory>,
+    alloc: impl FnOnce(&Memory) -> Option<(std::ptr::NonNull<u16>, usize)>,
+) -> bool {
+    let Some(m) = memory else { return false };
+    let Some((p, len)) = alloc(m) else {
+        return false;
+    };
+    let Ok(len) = u32::try_from(len) else {
+        m.free(p.as_ptr().cast());
+        return false;
+    };
+    out.value.wstr = StrVal {
+        ptr: p.as_ptr(),
+        len,
+    };
+    out.vt = vt::PWSTR;
+    true
+}
+
 /// Writes `value` into a host variant, allocating strings and blobs with the host's manager.
 /// Returns false when memory for a string/blob could not be had (the variant is then EMPTY).
 ///
@@ -397,22 +424,8 @@ pub unsafe fn write(v: *mut TVariant, value: &Value, memory: Option<&Memory>) ->
             };
             out.vt = vt::TM;
         }
-        Value::Str(s) => match memory.and_then(|m| m.alloc_str(s)) {
-            Some((p, len)) => match u32::try_from(len) {
-                Ok(len) => {
-                    out.value.wstr = StrVal {
-                        ptr: p.as_ptr(),
-                        len,
-                    };
-                    out.vt = vt::PWSTR;
-                }
-                Err(_) => {
-                    memory.unwrap().free(p.as_ptr().cast());
-                    ok = false;
-                }
-            },
-            None => ok = false,
-        },
+        Value::Str(s) => ok = put_wide(&mut out, memory, |m| m.alloc_str(s)),
+        Value::Text(b) => ok = put_wide(&mut out, memory, |m| m.alloc_text(b)),
         Value::Blob(b) => match (memory.and_then(|m| m.alloc_blob(b)), u32::try_from(b.len())) {
             (Some(p), Ok(len)) => {
                 out.value.str = StrVal {

@@ -19,16 +19,9 @@ fn field(c: &Client, f: impl FnOnce(&Message) -> Value) -> Value {
 }
 
 /// Text for bytes that may not be UTF-8: invalid sequences become U+FFFD (the *Binary
-/// properties give the exact bytes).
+/// properties give the exact bytes). Decoded by the boundary straight into 1C's memory.
 fn text(bytes: &Option<Bytes>) -> Value {
-    bytes.as_ref().map_or(Value::Empty, |b| {
-        // The strict check is several times faster than the lossy one on valid text, the case
-        // that matters; only invalid bytes take the slow path.
-        Value::Str(match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(b).into_owned(),
-        })
-    })
+    bytes.clone().map_or(Value::Empty, Value::Text)
 }
 
 fn binary(bytes: &Option<Bytes>) -> Value {
