@@ -342,7 +342,6 @@ fn accept(
     decoded.clear();
     let data = part.records.clone().unwrap_or_default();
     let (next, bad) = decode_into(target, part, data, decoded);
-    let answer = decoded.len();
     let ok = match bad {
         Some(e) if next == target.offset => fail(inner, target, assignment_epoch, e),
         _ => queue(
@@ -357,15 +356,8 @@ fn accept(
     };
     // Records left here were not queued (a stale answer): they would keep its buffer alive.
     decoded.clear();
-    // After taking over a backlog's queue buffer, keep only about an answer's worth.
-    if decoded.capacity() > 4 * answer.max(SCRATCH_FLOOR) {
-        decoded.shrink_to(2 * answer.max(SCRATCH_FLOOR));
-    }
     ok
 }
-
-/// Records the decode task's scratch keeps room for at least.
-const SCRATCH_FLOOR: usize = 4096;
 
 /// An answer whose first batch is bad: the error for Poll, if the partition is still ours at
 /// the asked position.
@@ -487,9 +479,11 @@ fn queue(
     } else {
         st.queued_bytes += bytes;
     }
-    if st.queue.is_empty() {
+    if st.queue.is_empty() && st.queue.capacity() <= decoded.capacity() {
         // Poll keeps up: hand over the whole buffer instead of copying every record, and keep
-        // the queue's old buffer for the next answer.
+        // the queue's old buffer for the next answer. A queue grown by a backlog keeps its
+        // buffer (records are copied into it), so the large buffer stays in one place and
+        // memory stays flat rather than both buffers growing to it.
         let emptied = std::mem::replace(&mut st.queue, std::mem::take(decoded).into());
         *decoded = emptied.into();
     } else {
