@@ -192,15 +192,18 @@ def main():
                 r = run_contender("kafka1c (Rust core)", broker, "produce-async", filled, size, count)
                 if "error" in r:
                     raise RuntimeError(f"pre-filling {filled}: {r['error']}")
-            results = {}
-            for name in who:
-                runs = []
-                for _ in range(a.repeat):
+            # Rounds: every contender once per round, so a machine that speeds up or slows down
+            # over minutes (a shared VM does) weighs on all of them alike.
+            runs = {name: [] for name in who}
+            for _ in range(a.repeat):
+                for name in who:
                     topic = filled or f"bench-{scenario}-{uuid.uuid4().hex[:8]}"
                     if not filled:
                         broker.create_topic(topic, parts)
-                    runs.append(run_contender(name, broker, scenario, topic, size, count))
-                results[name] = best(runs, scenario)
+                    runs[name].append(run_contender(name, broker, scenario, topic, size, count))
+            results = {}
+            for name in who:
+                results[name] = best(runs[name], scenario)
                 _, _, text = metric(scenario, results[name], size)
                 print(f"bench: {scenario:14} {size:5} B {parts} p  {name:22} {text}", file=sys.stderr)
             rows.append((scenario, size, parts, count, results))
