@@ -42,7 +42,9 @@ ADDIN_ONLY = {"boundary", "rss-idle", "rss-soak"}
 
 def matrix(quick):
     """(scenario, size, partitions, count) in the order they run."""
-    big = 20_000 if quick else 200_000
+    # Long enough that a consume cell's window is a few hundred ms, not tens: shorter windows
+    # swung ratios by a third between runs on a shared 2-core machine.
+    big = 20_000 if quick else 500_000
     out = []
     for size in (100, 1024):
         n = big if size == 100 else big // 4
@@ -235,10 +237,19 @@ NOTES = """## Reading the table
   group join is left out. The emulator reads the topic dry in one loop inside the host and does
   not count records there (it checks afterwards that the positions reached the partitions'
   ends), so no host work is taken out of the time while kafka1c's fetcher runs on.
+- 100 B cells move 500,000 messages and 1 KB cells 125,000, so a consume window lasts a few
+  hundred ms. With 200,000 and 50,000 (tables before 2026-11-27 14:15) a window was 30-90 ms:
+  what the first Fetch answers had already queued when the clock started weighed heavily, and
+  ratios moved by a third between runs. The longer windows show the broker's steady rate and
+  lower the 6-partition consume numbers of every client, kafka1c's most.
+- Repeats run in rounds (every contender once per round) and the best run of each is kept.
 - The consumer keeps one Fetch in flight per broker and sends the next one as soon as the batch
   headers of an answer give the position, while another task decodes the records. On Tansu a
   Fetch returns a few MB after several ms, so 1 KB cells are bound by the broker for every
-  client (about 700-800 MB/s here).
+  client (about 600-800 MB/s here): a profile of Tansu during such a read shows about a
+  quarter of its time in the kernel clearing fresh pages for its answers, and raising
+  max.partition.fetch.bytes from 1 MB to 4 or 16 MB changes nothing. On two cores every
+  client's CPU is taken from the broker, so what decides these cells is CPU per message.
 - End-to-end: neither test broker answers a waiting Fetch early when a message arrives, so all
   clients use fetch.wait.max.ms = 10 and the p50 mostly shows that wait. rskafka has no
   background fetcher: it fetches after its produce is acknowledged, so its fetch never waits and
