@@ -348,7 +348,7 @@ const EXACT_DOUBLE: i64 = 1 << 53;
 fn put_wide(
     out: &mut TVariant,
     memory: Option<&Memory>,
-    alloc: impl FnOnce(&Memory) -> Option<(std::ptr::NonNull<u16>, usize)>,
+    alloc: impl FnOnce(&Memory) -> Option<(ptr::NonNull<u16>, usize)>,
 ) -> bool {
     let Some(m) = memory else { return false };
     let Some((p, len)) = alloc(m) else {

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 
-use super::state::{record_bytes, ConsumedRecord, Partition, Phase, State, Tp};
+use super::state::{ConsumedRecord, Partition, Phase, State, Tp};
 use super::Inner;
 use crate::kafka::error::Error;
 use crate::kafka::records::{next_offset, Batches};
@@ -330,8 +330,8 @@ async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
 }
 
 /// Queues the partition's records if the partition is still ours at the asked position.
-/// `decoded` is the decode task's scratch space, kept between answers so a large answer's
-/// records are not written into freshly faulted pages each time.
+/// `decoded` is the decode task's scratch space, empty between answers and kept so a large
+/// answer's records are not written into freshly faulted pages each time.
 fn accept(
     inner: &Inner,
     target: &Target,
@@ -339,7 +339,6 @@ fn accept(
     assignment_epoch: u64,
     decoded: &mut Vec<ConsumedRecord>,
 ) -> bool {
-    decoded.clear();
     let data = part.records.clone().unwrap_or_default();
     let (next, bad) = decode_into(target, part, data, decoded);
     let ok = match bad {
@@ -451,7 +450,6 @@ fn queue(
     cut_short: bool,
     decoded: &mut Vec<ConsumedRecord>,
 ) -> bool {
-    let bytes: usize = decoded.iter().map(record_bytes).sum();
     let mut st = inner.state.lock().unwrap();
     let Some(p) = asked(&mut st, target, assignment_epoch) else {
         return true; // a rebalance or a Seek moved on: these records are not ours to give
@@ -474,21 +472,8 @@ fn queue(
         if !decoded.is_empty() {
             p.skip_before_ms = None;
         }
-        let kept: usize = decoded.iter().map(record_bytes).sum();
-        st.queued_bytes += kept;
-    } else {
-        st.queued_bytes += bytes;
     }
-    if st.queue.is_empty() && st.queue.capacity() <= decoded.capacity() {
-        // Poll keeps up: hand over the whole buffer instead of copying every record, and keep
-        // the queue's old buffer for the next answer. A queue grown by a backlog keeps its
-        // buffer (records are copied into it), so the large buffer stays in one place and
-        // memory stays flat rather than both buffers growing to it.
-        let emptied = std::mem::replace(&mut st.queue, std::mem::take(decoded).into());
-        *decoded = emptied.into();
-    } else {
-        st.queue.extend(decoded.drain(..));
-    }
+    st.queue_all(decoded);
     true
 }
 

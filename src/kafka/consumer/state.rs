@@ -161,6 +161,21 @@ impl State {
         }
     }
 
+    /// Queues `records` after those already queued, leaving `records` empty. When Poll has
+    /// emptied the queue, the buffer is handed over whole instead of copied, and the queue's
+    /// old one comes back for the next answer; a queue grown by a backlog keeps its buffer
+    /// (records are copied into it), so the large buffer stays in one place and memory stays
+    /// flat rather than both buffers growing to it.
+    pub fn queue_all(&mut self, records: &mut Vec<ConsumedRecord>) {
+        self.queued_bytes += records.iter().map(record_bytes).sum::<usize>();
+        if self.queue.is_empty() && self.queue.capacity() <= records.capacity() {
+            let emptied = std::mem::replace(&mut self.queue, std::mem::take(records).into());
+            *records = emptied.into();
+        } else {
+            self.queue.extend(records.drain(..));
+        }
+    }
+
     /// Hands out the next record and remembers its position for Commit.
     pub fn take(&mut self) -> Option<ConsumedRecord> {
         if self.before_error() == 0 {
@@ -247,9 +262,7 @@ mod tests {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
         for (p, o) in [(0, 5), (1, 7), (0, 6)] {
-            let r = rec("t", p, o);
-            s.queued_bytes += record_bytes(&r);
-            s.queue.push_back(r);
+            s.queue_all(&mut vec![rec("t", p, o)]);
         }
         assert_eq!(s.take().unwrap().offset, 5);
         assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 6)]);
@@ -268,11 +281,7 @@ mod tests {
     fn an_error_comes_after_the_records_queued_before_it() {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
-        let queue = |s: &mut State, p, o| {
-            let r = rec("t", p, o);
-            s.queued_bytes += record_bytes(&r);
-            s.queue.push_back(r);
-        };
+        let queue = |s: &mut State, p, o| s.queue_all(&mut vec![rec("t", p, o)]);
         for o in 0..3 {
             queue(&mut s, 1, o);
         }
@@ -304,9 +313,7 @@ mod tests {
             ("u", 0, 2),
             ("t", 0, 7),
         ] {
-            let r = rec(t, p, o);
-            s.queued_bytes += record_bytes(&r);
-            s.queue.push_back(r);
+            s.queue_all(&mut vec![rec(t, p, o)]);
         }
         let mut out = Vec::new();
         s.take_into(4, &mut out);
@@ -328,5 +335,24 @@ mod tests {
         assert_eq!(out.len(), 5);
         assert_eq!(s.queued_bytes, 0);
         assert_eq!(s.assigned[&("t".to_string(), 0)].delivered, Some(8));
+    }
+
+    #[test]
+    fn queueing_keeps_order_whether_the_buffer_is_handed_over_or_copied() {
+        let mut s = State::new();
+        s.set_assignment(vec![("t".into(), 0)]);
+        let mut scratch: Vec<ConsumedRecord> = (0..3).map(|o| rec("t", 0, o)).collect();
+        s.queue_all(&mut scratch); // the queue is empty: handed over
+        assert!(scratch.is_empty());
+        scratch.extend((3..5).map(|o| rec("t", 0, o)));
+        s.queue_all(&mut scratch); // records wait: copied after them
+        assert!(scratch.is_empty());
+        let mut out = Vec::new();
+        s.take_into(10, &mut out);
+        assert_eq!(
+            out.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(s.queued_bytes, 0);
     }
 }
