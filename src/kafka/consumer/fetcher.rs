@@ -79,7 +79,7 @@ pub async fn run(inner: Arc<Inner>) {
             if st.phase == Phase::Closed {
                 return; // dropping the set stops the fetches, and with them the decode task
             }
-            paused = st.queued_bytes >= queue_cap || (paused && st.queued_bytes >= resume_below);
+            paused = st.queue.bytes() >= queue_cap || (paused && st.queue.bytes() >= resume_below);
             let targets: Vec<Target> = if st.phase != Phase::Stable || paused {
                 Vec::new()
             } else {
@@ -340,18 +340,18 @@ fn accept(
     decoded: &mut Vec<ConsumedRecord>,
 ) -> bool {
     let data = part.records.clone().unwrap_or_default();
-    let (next, bad) = decode_into(target, part, data, decoded);
+    let (next, bad, data_bytes) = decode_into(target, part, data, decoded);
     let ok = match bad {
         Some(e) if next == target.offset => fail(inner, target, assignment_epoch, e),
-        _ => queue(
-            inner,
-            target,
-            part,
-            assignment_epoch,
-            next,
-            bad.is_some(),
-            decoded,
-        ),
+        _ => {
+            let decoded = Decoded {
+                next,
+                cut_short: bad.is_some(),
+                records: decoded,
+                data_bytes,
+            };
+            queue(inner, target, part, assignment_epoch, decoded)
+        }
     };
     // Records left here were not queued (a stale answer): they would keep its buffer alive.
     decoded.clear();
@@ -376,14 +376,14 @@ fn fail(inner: &Inner, target: &Target, assignment_epoch: u64, e: Error) -> bool
 }
 
 /// Decodes an answer's records into `out` up to the first bad batch; returns the position
-/// after the last good batch and the bad batch's error. A bad batch gives none of its records,
-/// so the position can stay on it.
+/// after the last good batch, the bad batch's error, and the bytes of the batches the records
+/// came from. A bad batch gives none of its records, so the position can stay on it.
 fn decode_into(
     target: &Target,
     part: &PartitionData,
     data: bytes::Bytes,
     out: &mut Vec<ConsumedRecord>,
-) -> (i64, Option<Error>) {
+) -> (i64, Option<Error>, usize) {
     // Transactions: skip records of aborted ones (read_committed brokers list them). Each
     // listed abort applies from its first offset up to its producer's next marker, once: the
     // same producer's later transactions in this answer may have committed.
@@ -397,11 +397,12 @@ fn decode_into(
     let mut aborted = aborted.into_iter().peekable();
     let mut aborting: HashSet<i64> = HashSet::new();
     let mut next = target.offset;
+    let mut data_bytes = 0;
     let topic: Arc<str> = Arc::from(target.tp.0.as_str());
     for batch in Batches::new(data) {
         let (head, records) = match batch {
             Ok(batch) => batch,
-            Err(e) => return (next, Some(e)),
+            Err(e) => return (next, Some(e), data_bytes),
         };
         while let Some((_, pid)) = aborted.next_if(|(first, _)| *first <= head.last_offset) {
             aborting.insert(pid);
@@ -410,13 +411,14 @@ fn decode_into(
             aborting.remove(&head.producer_id);
         } else if !(head.transactional && aborting.contains(&head.producer_id)) {
             let start = out.len();
+            data_bytes += records.body_len();
             out.reserve(records.capacity_hint());
             for r in records {
                 let r = match r {
                     Ok(r) => r,
                     Err(e) => {
                         out.truncate(start);
-                        return (next, Some(e));
+                        return (next, Some(e), data_bytes);
                     }
                 };
                 // A batch may start before the asked offset (compressed batches come whole).
@@ -436,7 +438,18 @@ fn decode_into(
         }
         next = next.max(head.last_offset.saturating_add(1));
     }
-    (next, None)
+    (next, None, data_bytes)
+}
+
+/// One partition's decoded answer.
+struct Decoded<'a> {
+    /// The position after the last good batch.
+    next: i64,
+    /// A bad batch follows (the position points past it only as a hint).
+    cut_short: bool,
+    records: &'a mut Vec<ConsumedRecord>,
+    /// Bytes of the batches the records came from.
+    data_bytes: usize,
 }
 
 /// Queues decoded records and moves the position to `next`, if the partition is still ours
@@ -446,10 +459,14 @@ fn queue(
     target: &Target,
     part: &PartitionData,
     assignment_epoch: u64,
-    next: i64,
-    cut_short: bool,
-    decoded: &mut Vec<ConsumedRecord>,
+    decoded: Decoded,
 ) -> bool {
+    let Decoded {
+        next,
+        cut_short,
+        records: decoded,
+        data_bytes,
+    } = decoded;
     let mut st = inner.state.lock().unwrap();
     let Some(p) = asked(&mut st, target, assignment_epoch) else {
         return true; // a rebalance or a Seek moved on: these records are not ours to give
@@ -473,7 +490,7 @@ fn queue(
             p.skip_before_ms = None;
         }
     }
-    st.queue_all(decoded);
+    st.queue_all(decoded, data_bytes);
     true
 }
 
@@ -534,7 +551,7 @@ mod tests {
                 .collect(),
         ));
         let mut out = Vec::new();
-        let (next, bad) = decode_into(&target, &part, Bytes::from(data), &mut out);
+        let (next, bad, _) = decode_into(&target, &part, Bytes::from(data), &mut out);
         assert!(bad.is_none());
         let values = out
             .iter()

@@ -6,6 +6,7 @@ mod fetcher;
 mod group;
 mod offsets;
 mod protocol;
+mod queue;
 mod state;
 
 use std::sync::{Arc, Mutex};
@@ -113,6 +114,16 @@ impl Consumer {
         Ok(out)
     }
 
+    /// Like `poll_now`, but shows the records to `read` where they lie, a run at a time,
+    /// instead of moving them out: for callers that only turn them into something else.
+    /// `read` runs under the consumer's lock, so it must not call back into the consumer.
+    /// Returns how many records were handed out.
+    pub fn read_now(&self, max: usize, read: impl FnMut(&[ConsumedRecord])) -> Result<usize> {
+        let mut n = 0;
+        self.take_now(|st| n = st.read_into(max, read))?;
+        Ok(n)
+    }
+
     fn take_now(&self, take: impl FnOnce(&mut State)) -> Result<()> {
         let mut st = self.inner.state.lock().unwrap();
         self.touch(&mut st);
@@ -122,11 +133,11 @@ impl Consumer {
         if st.phase == Phase::Closed {
             return Err(Error::Closed);
         }
-        let before = st.queued_bytes;
+        let before = st.queue.bytes();
         take(&mut st);
         // A wake-up per record would cost a thread switch each: only the crossing counts.
         let low = fetcher::resume_below(&self.inner.cluster.config);
-        let wake = before >= low && st.queued_bytes < low;
+        let wake = before >= low && st.queue.bytes() < low;
         drop(st);
         if wake {
             self.inner.fetch_wake.notify_one();
@@ -141,17 +152,44 @@ impl Consumer {
 
     /// Up to `max` records, waiting up to `timeout` for the first one.
     pub async fn poll_batch(&self, max: usize, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
+        let mut out = Vec::new();
+        self.wait_for_records(timeout, || {
+            self.take_now(|st| st.take_into(max, &mut out))?;
+            Ok(!out.is_empty())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `read_now`, waiting up to `timeout` for the first record.
+    pub async fn read_batch(
+        &self,
+        max: usize,
+        timeout: Duration,
+        mut read: impl FnMut(&[ConsumedRecord]),
+    ) -> Result<usize> {
+        let mut n = 0;
+        self.wait_for_records(timeout, || {
+            n = self.read_now(max, &mut read)?;
+            Ok(n > 0)
+        })
+        .await?;
+        Ok(n)
+    }
+
+    /// Runs `take` until it reports records or `timeout` passes, again each time records arrive.
+    async fn wait_for_records(
+        &self,
+        timeout: Duration,
+        mut take: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let arrived = self.inner.records.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            let got = self.poll_now(max)?;
-            if !got.is_empty() {
-                return Ok(got);
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return Ok(got);
+            if take()? || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Ok(());
             }
         }
     }

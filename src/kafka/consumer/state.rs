@@ -1,12 +1,13 @@
 //! What the consumer knows, shared by the application's calls and the background tasks:
 //! membership, assigned partitions with their positions, and fetched records not yet handed out.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::queue::RecordQueue;
 use crate::kafka::error::Error;
 
 pub type Tp = (String, i32);
@@ -65,8 +66,7 @@ pub struct State {
     pub assigned: BTreeMap<Tp, Partition>,
     /// Bumped at every new assignment: fetches of an older one are dropped.
     pub assignment_epoch: u64,
-    pub queue: VecDeque<ConsumedRecord>,
-    pub queued_bytes: usize,
+    pub queue: RecordQueue,
     /// An error for a poll (e.g. no offset and auto.offset.reset=none), set by `fail`.
     error: Option<Error>,
     /// Records handed out so far, and how many of them have to come before `error`: the
@@ -90,8 +90,7 @@ impl State {
             generation: -1,
             assigned: BTreeMap::new(),
             assignment_epoch: 0,
-            queue: VecDeque::new(),
-            queued_bytes: 0,
+            queue: RecordQueue::default(),
             error: None,
             taken: 0,
             error_after: 0,
@@ -114,28 +113,13 @@ impl State {
         self.assigned = next;
         self.assignment_epoch += 1;
         let assigned = &self.assigned;
-        let mut dropped = 0;
-        self.queue.retain(|r| {
-            let keep = assigned.contains_key(&(r.topic.to_string(), r.partition));
-            if !keep {
-                dropped += record_bytes(r);
-            }
-            keep
-        });
-        self.queued_bytes -= dropped;
+        self.queue
+            .retain(|t, p| assigned.contains_key(&(t.to_string(), p)));
     }
 
     /// Drops queued records of one partition (after Seek).
     pub fn purge(&mut self, tp: &Tp) {
-        let mut dropped = 0;
-        self.queue.retain(|r| {
-            let keep = !(*r.topic == *tp.0 && r.partition == tp.1);
-            if !keep {
-                dropped += record_bytes(r);
-            }
-            keep
-        });
-        self.queued_bytes -= dropped;
+        self.queue.retain(|t, p| !(t == tp.0 && p == tp.1));
     }
 
     /// Notes an error for a poll, after the records queued so far.
@@ -161,19 +145,10 @@ impl State {
         }
     }
 
-    /// Queues `records` after those already queued, leaving `records` empty. When Poll has
-    /// emptied the queue, the buffer is handed over whole instead of copied, and the queue's
-    /// old one comes back for the next answer; a queue grown by a backlog keeps its buffer
-    /// (records are copied into it), so the large buffer stays in one place and memory stays
-    /// flat rather than both buffers growing to it.
-    pub fn queue_all(&mut self, records: &mut Vec<ConsumedRecord>) {
-        self.queued_bytes += records.iter().map(record_bytes).sum::<usize>();
-        if self.queue.is_empty() && self.queue.capacity() <= records.capacity() {
-            let emptied = std::mem::replace(&mut self.queue, std::mem::take(records).into());
-            *records = emptied.into();
-        } else {
-            self.queue.extend(records.drain(..));
-        }
+    /// Queues one partition's `records`, decoded from `data_bytes` of batches, after those
+    /// already queued, leaving `records` empty.
+    pub fn queue_all(&mut self, records: &mut Vec<ConsumedRecord>, data_bytes: usize) {
+        self.queue.push(records, data_bytes);
     }
 
     /// Hands out the next record and remembers its position for Commit.
@@ -183,45 +158,39 @@ impl State {
         }
         let r = self.queue.pop_front()?;
         self.taken += 1;
-        self.queued_bytes -= record_bytes(&r);
-        self.delivered(&r);
+        delivered(&mut self.assigned, &mut self.last_taken, &r);
         Some(r)
     }
 
-    /// Hands out up to `max` records into `out`; positions are noted once per run of one
-    /// partition rather than per record.
+    /// Moves up to `max` records to the end of `out`.
     pub fn take_into(&mut self, max: usize, out: &mut Vec<ConsumedRecord>) {
-        let start = out.len();
-        let n = max.min(self.before_error());
-        out.extend(self.queue.drain(..n));
-        self.taken += n as u64;
-        let taken = &out[start..];
-        let mut bytes = 0;
-        for (i, r) in taken.iter().enumerate() {
-            bytes += record_bytes(r);
-            let run_ends = taken
-                .get(i + 1)
-                .is_none_or(|next| next.partition != r.partition || next.topic != r.topic);
-            if run_ends {
-                self.delivered(r);
-            }
-        }
-        self.queued_bytes -= bytes;
+        self.take_runs(max, |queue, n| queue.move_front(n, out));
     }
 
-    /// Remembers that `r` reached the application: Commit commits the offset after it.
-    fn delivered(&mut self, r: &ConsumedRecord) {
-        let same = matches!(&self.last_taken, Some((t, p)) if *p == r.partition && **t == *r.topic);
-        if !same {
-            self.last_taken = Some((r.topic.to_string(), r.partition));
+    /// Shows up to `max` records to `read`, a run of them at a time, in place; they are
+    /// dropped after each run. Returns how many were handed out.
+    pub fn read_into(&mut self, max: usize, mut read: impl FnMut(&[ConsumedRecord])) -> usize {
+        self.take_runs(max, |queue, n| {
+            read(queue.front_run(n));
+            queue.drop_front(n);
+        })
+    }
+
+    /// Up to `max` records, in runs that lie together in the queue; `take` removes the `n`
+    /// at its front. A run is of one partition, so its position is noted once.
+    fn take_runs(&mut self, max: usize, mut take: impl FnMut(&mut RecordQueue, usize)) -> usize {
+        let wanted = max.min(self.before_error());
+        let mut left = wanted;
+        while left > 0 {
+            let run = self.queue.front_run(left);
+            let Some(last) = run.last() else { break };
+            delivered(&mut self.assigned, &mut self.last_taken, last);
+            let n = run.len();
+            take(&mut self.queue, n);
+            self.taken += n as u64;
+            left -= n;
         }
-        if let Some(p) = self
-            .last_taken
-            .as_ref()
-            .and_then(|tp| self.assigned.get_mut(tp))
-        {
-            p.delivered = Some(r.offset + 1);
-        }
+        wanted - left
     }
 
     /// Offsets to commit: positions after delivered records not yet committed.
@@ -237,8 +206,20 @@ impl State {
     }
 }
 
-pub fn record_bytes(r: &ConsumedRecord) -> usize {
-    64 + r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())
+/// Remembers that `r` reached the application: Commit commits the offset after it.
+/// `last_taken` caches the assignment key, built once per run of one partition.
+fn delivered(
+    assigned: &mut BTreeMap<Tp, Partition>,
+    last_taken: &mut Option<Tp>,
+    r: &ConsumedRecord,
+) {
+    let same = matches!(last_taken, Some((t, p)) if *p == r.partition && **t == *r.topic);
+    if !same {
+        *last_taken = Some((r.topic.to_string(), r.partition));
+    }
+    if let Some(p) = last_taken.as_ref().and_then(|tp| assigned.get_mut(tp)) {
+        p.delivered = Some(r.offset + 1);
+    }
 }
 
 #[cfg(test)]
@@ -262,7 +243,7 @@ mod tests {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
         for (p, o) in [(0, 5), (1, 7), (0, 6)] {
-            s.queue_all(&mut vec![rec("t", p, o)]);
+            s.queue_all(&mut vec![rec("t", p, o)], 1);
         }
         assert_eq!(s.take().unwrap().offset, 5);
         assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 6)]);
@@ -274,14 +255,14 @@ mod tests {
         );
         assert_eq!(s.take().unwrap().offset, 6);
         assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 7)]);
-        assert_eq!(s.queued_bytes, 0);
+        assert_eq!(s.queue.bytes(), 0);
     }
 
     #[test]
     fn an_error_comes_after_the_records_queued_before_it() {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
-        let queue = |s: &mut State, p, o| s.queue_all(&mut vec![rec("t", p, o)]);
+        let queue = |s: &mut State, p, o| s.queue_all(&mut vec![rec("t", p, o)], 1);
         for o in 0..3 {
             queue(&mut s, 1, o);
         }
@@ -313,7 +294,7 @@ mod tests {
             ("u", 0, 2),
             ("t", 0, 7),
         ] {
-            s.queue_all(&mut vec![rec(t, p, o)]);
+            s.queue_all(&mut vec![rec(t, p, o)], 1);
         }
         let mut out = Vec::new();
         s.take_into(4, &mut out);
@@ -333,26 +314,32 @@ mod tests {
         );
         s.take_into(10, &mut out);
         assert_eq!(out.len(), 5);
-        assert_eq!(s.queued_bytes, 0);
+        assert_eq!(s.queue.bytes(), 0);
         assert_eq!(s.assigned[&("t".to_string(), 0)].delivered, Some(8));
     }
 
     #[test]
-    fn queueing_keeps_order_whether_the_buffer_is_handed_over_or_copied() {
+    fn read_into_shows_runs_across_chunks_and_notes_each_partition_delivered() {
         let mut s = State::new();
-        s.set_assignment(vec![("t".into(), 0)]);
-        let mut scratch: Vec<ConsumedRecord> = (0..3).map(|o| rec("t", 0, o)).collect();
-        s.queue_all(&mut scratch); // the queue is empty: handed over
-        assert!(scratch.is_empty());
-        scratch.extend((3..5).map(|o| rec("t", 0, o)));
-        s.queue_all(&mut scratch); // records wait: copied after them
-        assert!(scratch.is_empty());
-        let mut out = Vec::new();
-        s.take_into(10, &mut out);
-        assert_eq!(
-            out.iter().map(|r| r.offset).collect::<Vec<_>>(),
-            [0, 1, 2, 3, 4]
-        );
-        assert_eq!(s.queued_bytes, 0);
+        s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
+        s.queue_all(&mut (0..3).map(|o| rec("t", 0, o)).collect(), 1);
+        s.queue_all(&mut (7..9).map(|o| rec("t", 1, o)).collect(), 1);
+        s.queue_all(&mut vec![rec("t", 0, 3)], 1);
+        let mut runs = Vec::new();
+        let n = s.read_into(4, |run| {
+            runs.push(run.iter().map(|r| r.offset).collect::<Vec<_>>())
+        });
+        assert_eq!(n, 4);
+        assert_eq!(runs, [vec![0, 1, 2], vec![7]]);
+        let mut due = s.uncommitted();
+        due.sort();
+        assert_eq!(due, [(("t".to_string(), 0), 3), (("t".to_string(), 1), 8)]);
+        s.fail(Error::State("bad".into()));
+        let mut lens = Vec::new();
+        assert_eq!(s.read_into(10, |run| lens.push(run.len())), 2);
+        assert_eq!(lens, [1, 1], "up to the error, which comes next");
+        assert_eq!(s.read_into(10, |_| panic!("nothing passes the error")), 0);
+        assert!(s.take_error().is_some());
+        assert_eq!(s.queue.bytes(), 0);
     }
 }

@@ -125,6 +125,11 @@ impl Iterator for Records {
 }
 
 impl Records {
+    /// Bytes of the batch's records (decompressed): what its records keep allocated.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
     /// Room to reserve for the records still to read: the header's count, but no more than
     /// the bytes can hold, so a bogus count cannot make a caller allocate gigabytes.
     pub fn capacity_hint(&self) -> usize {
