@@ -169,8 +169,13 @@ async fn produce_async(a: &Args) -> Outcome {
     let secs = t0.elapsed().as_secs_f64();
     let flush_secs = flushed.elapsed().as_secs_f64();
     client.close(CLOSE).await;
-    let delivered = outcome.reports.iter().filter(|r| r.result.is_ok()).count();
-    if let Some(e) = outcome.reports.iter().find_map(|r| r.result.as_ref().err()) {
+    let groups = outcome.reports.groups();
+    let delivered: usize = groups
+        .iter()
+        .filter(|g| g.error.is_none())
+        .map(|g| g.records.len())
+        .sum();
+    if let Some(e) = groups.iter().find_map(|g| g.error.as_ref()) {
         eprintln!("first delivery error: {e}");
     }
     if delivered != a.count {

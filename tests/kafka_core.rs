@@ -159,14 +159,14 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
     b.command(json!({"cmd": "broker_up", "broker": 2}));
     let second = runtime::block_on(c.flush(Duration::from_secs(60)));
     assert_eq!(second.pending, 0);
-    let reports: Vec<_> = first.reports.into_iter().chain(second.reports).collect();
+    let reports: Vec<_> = first.reports.iter().chain(second.reports.iter()).collect();
     assert_eq!(reports.len(), 1000);
     assert!(
         reports.iter().all(|r| r.result.is_ok()),
         "{:?}",
         reports.iter().find(|r| r.result.is_err())
     );
-    assert_acked_in_order(&ids, &reports);
+    assert_acked_in_order(&ids, reports);
     let got = read_back(&b, &t, 1000);
     // Values are "value-<n>-...": the sequence must be 0..1000 in offset order.
     let seq: Vec<(i64, usize)> = got
@@ -246,10 +246,10 @@ fn produce_in_order(c: &Client, t: &str, n: usize) {
 }
 
 /// The acknowledged offsets, in produce order, must be 0, 1, 2, ...
-fn assert_acked_in_order<'a>(ids: &[u64], reports: impl IntoIterator<Item = &'a DeliveryReport>) {
+fn assert_acked_in_order(ids: &[u64], reports: impl IntoIterator<Item = DeliveryReport>) {
     let offset_of: std::collections::HashMap<u64, i64> = reports
         .into_iter()
-        .map(|r| (r.id, r.result.as_ref().expect("delivered").offset))
+        .map(|r| (r.id, r.result.expect("delivered")))
         .collect();
     let acked: Vec<i64> = ids.iter().map(|id| offset_of[id]).collect();
     assert!(

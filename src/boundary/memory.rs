@@ -2,9 +2,12 @@
 //! frees them with the same manager.
 
 use std::ffi::{c_ulong, c_void};
+use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use super::object::DTOR_SLOTS;
+use super::wide::WideText;
 
 #[repr(C)]
 struct MemoryManagerVtbl {
@@ -66,6 +69,25 @@ impl Memory {
             Ok(s) => self.alloc_str(s),
             Err(_) => self.alloc_str(&String::from_utf8_lossy(bytes)),
         }
+    }
+
+    /// A `WideText` written straight into fresh host memory, with a NUL after it.
+    pub fn alloc_wide(&self, text: &WideText) -> Option<(NonNull<u16>, usize)> {
+        let len = text.units();
+        let p = self
+            .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
+            .cast::<u16>();
+        // SAFETY: `p` points to `len + 1` freshly allocated, not yet initialised u16 slots
+        // (host allocations are at least 2-aligned) that nothing else references yet.
+        let room = unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len + 1) };
+        // The writer is the component's code: should it panic, the memory goes back first.
+        let written = catch_unwind(AssertUnwindSafe(|| text.write_into(&mut room[..len])));
+        let Ok(written) = written else {
+            self.free(p.as_ptr().cast());
+            return None;
+        };
+        room[written] = MaybeUninit::new(0);
+        Some((p, written))
     }
 
     /// `len` UTF-16 units from `units` and a NUL in fresh host memory.

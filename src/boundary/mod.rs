@@ -6,6 +6,7 @@
 //! - [`memory`]: the host's memory manager (everything handed to 1C is allocated there).
 //! - [`host`]: the host callbacks (AddError, ExternalEvent).
 //! - [`wstr`]: UTF-16 strings.
+//! - [`wide`]: text the component writes straight into 1C's memory.
 //! - [`guard`]: panic catching for every entry point.
 //!
 //! The component behind the object implements [`AddIn`]: the boundary converts raw pointers and
@@ -17,10 +18,12 @@ mod host;
 mod memory;
 mod object;
 mod variant;
+mod wide;
 mod wstr;
 
 pub use host::{Host, ADDIN_E_FAIL};
 pub use variant::{Date, Value};
+pub use wide::{units, WideOut, WideText};
 
 /// Which of a member's two names 1C asks for (`GetMethodName(num, alias)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::ptr;
 use bytes::Bytes;
 
 use super::memory::Memory;
+use super::wide::WideText;
 use super::wstr::{self, BadUtf16};
 
 /// Variant type codes (TYPEVAR). Kept as plain u16: unknown values must not be UB.
@@ -213,6 +214,8 @@ pub enum Value {
     /// Bytes handed to 1C as a String, decoded as UTF-8 straight into host memory (invalid
     /// sequences become U+FFFD): a message body needs no String of its own on the way out.
     Text(Bytes),
+    /// Text the component writes straight into 1C's memory (answers of hundreds of megabytes).
+    Wide(WideText),
     Blob(Vec<u8>),
     /// A string from 1C that was not valid UTF-16 (unpaired surrogate at `position`).
     BadString {
@@ -426,6 +429,7 @@ pub unsafe fn write(v: *mut TVariant, value: &Value, memory: Option<&Memory>) ->
         }
         Value::Str(s) => ok = put_wide(&mut out, memory, |m| m.alloc_str(s)),
         Value::Text(b) => ok = put_wide(&mut out, memory, |m| m.alloc_text(b)),
+        Value::Wide(t) => ok = put_wide(&mut out, memory, |m| m.alloc_wide(t)),
         Value::Blob(b) => match (memory.and_then(|m| m.alloc_blob(b)), u32::try_from(b.len())) {
             (Some(p), Ok(len)) => {
                 out.value.str = StrVal {

@@ -1,68 +1,93 @@
 //! The JSON answers of PollBatch and Flush, serialized straight into text.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::json::{to_text, JsonBytes, JsonHeaders};
+use crate::boundary::{units, WideOut, WideText};
 use crate::kafka::consumer::ConsumedRecord;
-use crate::kafka::Reports;
+use crate::kafka::{FlushOutcome, Reports};
 
 /// PollBatch's answer: `[{"topic","partition","offset","key","value","headers","timestamp"}]`,
 /// key and value as text when UTF-8, else `{"base64": "..."}`. Written by hand like Flush's:
 /// a batch of a thousand small records spent more in serde's per-byte escaping than in Kafka.
-pub fn poll_batch_json(records: &[ConsumedRecord]) -> String {
-    let size: usize = records
-        .iter()
-        .map(|r| 96 + r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len))
-        .sum();
-    let mut out = String::with_capacity(size + 2);
-    out.push('[');
-    let mut numbers = itoa::Buffer::new();
-    let mut quoted = QuotedTopic::default();
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+/// Filled a run of records at a time, as the consumer shows them in place.
+pub struct PollBatchJson {
+    out: String,
+    quoted: QuotedTopic,
+}
+
+impl PollBatchJson {
+    pub fn new() -> PollBatchJson {
+        PollBatchJson {
+            out: String::from("["),
+            quoted: QuotedTopic::default(),
         }
-        out.push_str("{\"topic\":");
-        out.push_str(quoted.of(&r.topic));
-        out.push_str(",\"partition\":");
-        out.push_str(numbers.format(r.partition));
-        out.push_str(",\"offset\":");
-        out.push_str(numbers.format(r.offset));
-        out.push_str(",\"key\":");
-        push_json_bytes(&mut out, r.key.as_deref());
-        out.push_str(",\"value\":");
-        push_json_bytes(&mut out, r.value.as_deref());
-        out.push_str(",\"headers\":");
-        if r.headers.is_empty() {
-            out.push_str("[]");
-        } else {
-            out.push_str(&to_text(&JsonHeaders(&r.headers)));
-        }
-        out.push_str(",\"timestamp\":");
-        out.push_str(numbers.format(r.timestamp_ms));
-        out.push('}');
     }
-    out.push(']');
-    out
+
+    pub fn push(&mut self, records: &[ConsumedRecord]) {
+        let out = &mut self.out;
+        out.reserve(
+            records
+                .iter()
+                .map(|r| {
+                    96 + r.key.as_ref().map_or(0, Bytes::len)
+                        + r.value.as_ref().map_or(0, Bytes::len)
+                })
+                .sum::<usize>()
+                + 1,
+        );
+        let mut numbers = itoa::Buffer::new();
+        for r in records {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str("{\"topic\":");
+            out.push_str(self.quoted.of(&r.topic));
+            out.push_str(",\"partition\":");
+            out.push_str(numbers.format(r.partition));
+            out.push_str(",\"offset\":");
+            out.push_str(numbers.format(r.offset));
+            out.push_str(",\"key\":");
+            push_json_bytes(out, r.key.as_deref());
+            out.push_str(",\"value\":");
+            push_json_bytes(out, r.value.as_deref());
+            out.push_str(",\"headers\":");
+            if r.headers.is_empty() {
+                out.push_str("[]");
+            } else {
+                out.push_str(&to_text(&JsonHeaders(&r.headers)));
+            }
+            out.push_str(",\"timestamp\":");
+            out.push_str(numbers.format(r.timestamp_ms));
+            out.push('}');
+        }
+    }
+
+    pub fn finish(mut self) -> String {
+        self.out.push(']');
+        self.out
+    }
 }
 
 /// A topic's name as a JSON string, made again only when the topic changes: records and
 /// reports come in runs of one topic.
 #[derive(Default)]
-struct QuotedTopic<'a> {
-    topic: Option<&'a str>,
+struct QuotedTopic {
+    topic: Option<Arc<str>>,
     text: String,
 }
 
-impl<'a> QuotedTopic<'a> {
-    fn of(&mut self, topic: &'a str) -> &str {
+impl QuotedTopic {
+    fn of(&mut self, topic: &Arc<str>) -> &str {
         // By address: records of one fetch share one name, and comparing text per record showed
-        // in profiles. Another copy of the same name is only quoted again.
-        if !self.topic.is_some_and(|t| std::ptr::eq(t, topic)) {
+        // in profiles. Another copy of the same name is only quoted again. The name is held,
+        // so its address cannot be reused by another while it is compared against.
+        if !self.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, topic)) {
             self.text.clear();
             push_json_str(&mut self.text, topic);
-            self.topic = Some(topic);
+            self.topic = Some(Arc::clone(topic));
         }
         &self.text
     }
@@ -92,106 +117,165 @@ fn push_json_bytes(out: &mut String, bytes: Option<&[u8]>) {
     }
 }
 
-/// A failed delivery in Flush's JSON.
-#[derive(Serialize)]
-struct FailedOut<'a> {
-    id: u64,
-    topic: &'a str,
-    partition: i32,
-    error: String,
-    error_code: Option<i16>,
+/// Where Flush's hand-written JSON goes: a String, a count of UTF-16 units (to size the
+/// 1C string before writing it), or the 1C string itself. One writer for all three, so the
+/// count and the text cannot disagree.
+trait Sink {
+    fn text(&mut self, s: &str);
+
+    fn u64(&mut self, n: u64) {
+        self.text(itoa::Buffer::new().format(n));
+    }
+
+    fn i64(&mut self, n: i64) {
+        self.text(itoa::Buffer::new().format(n));
+    }
+}
+
+impl Sink for String {
+    fn text(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+impl Sink for WideOut<'_> {
+    fn text(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+/// Counts UTF-16 units; numbers by their digits, without writing them.
+struct Measure(usize);
+
+impl Sink for Measure {
+    fn text(&mut self, s: &str) {
+        self.0 += units(s);
+    }
+
+    fn u64(&mut self, n: u64) {
+        self.0 += n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    }
+
+    fn i64(&mut self, n: i64) {
+        self.0 += usize::from(n < 0);
+        self.u64(n.unsigned_abs());
+    }
 }
 
 /// Flush's answer: `{"reports":[{"id","topic","partition","offset"} | {..,"error",
-/// "error_code"}],"pending":N}`. Delivered reports are written by hand: a Flush after a
-/// million ProduceAsync calls returns a million of them, and going through serde cost more
-/// than producing them.
-pub fn flush_json(reports: &Reports, pending: usize) -> String {
-    let mut out = String::with_capacity(32 + reports.len() * 64);
-    out.push_str("{\"reports\":[");
+/// "error_code"}],"pending":N}`. Written by hand, a group (batch) at a time: a Flush after a
+/// million ProduceAsync calls returns a million reports, and going through serde cost more
+/// than producing them. What a group's reports share is written once and copied per report.
+fn write_flush(out: &mut impl Sink, reports: &Reports, pending: usize) {
+    out.text("{\"reports\":[");
     let mut numbers = itoa::Buffer::new();
     let mut quoted = QuotedTopic::default();
-    for (i, r) in reports.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match &r.result {
-            Ok(d) => {
-                out.push_str("{\"id\":");
-                out.push_str(numbers.format(r.id));
-                out.push_str(",\"topic\":");
-                out.push_str(quoted.of(&r.topic));
-                out.push_str(",\"partition\":");
-                out.push_str(numbers.format(d.partition));
-                out.push_str(",\"offset\":");
-                out.push_str(numbers.format(d.offset));
-                out.push('}');
+    let mut tail = String::new();
+    let mut first = true;
+    for group in reports.groups() {
+        // After the id: the rest of a delivered report up to its offset, or of a failed one.
+        tail.clear();
+        tail.push_str(",\"topic\":");
+        tail.push_str(quoted.of(&group.topic));
+        tail.push_str(",\"partition\":");
+        tail.push_str(numbers.format(group.partition));
+        match &group.error {
+            None => tail.push_str(",\"offset\":"),
+            Some(e) => {
+                tail.push_str(",\"error\":");
+                tail.push_str(&to_text(&e.to_string()));
+                tail.push_str(",\"error_code\":");
+                tail.push_str(&e.code().map_or("null".into(), |c| c.to_string()));
+                tail.push('}');
             }
-            Err(e) => {
-                let failed = FailedOut {
-                    id: r.id,
-                    topic: &r.topic,
-                    partition: r.partition,
-                    error: e.to_string(),
-                    error_code: e.code(),
-                };
-                out.push_str(&serde_json::to_string(&failed).unwrap_or_default());
+        }
+        for &(id, offset) in &group.records {
+            out.text(if first { "{\"id\":" } else { ",{\"id\":" });
+            first = false;
+            out.u64(id);
+            out.text(&tail);
+            if group.error.is_none() {
+                out.i64(offset);
+                out.text("}");
             }
         }
     }
-    out.push_str("],\"pending\":");
-    out.push_str(numbers.format(pending));
-    out.push('}');
+    out.text("],\"pending\":");
+    out.u64(pending as u64);
+    out.text("}");
+}
+
+/// Flush's answer as a String.
+#[cfg(test)]
+fn flush_json(reports: &Reports, pending: usize) -> String {
+    let mut out = String::with_capacity(32 + reports.len() * 64);
+    write_flush(&mut out, reports, pending);
     out
+}
+
+/// Flush's answer written straight into the string 1C receives, sized first: after a million
+/// ProduceAsync calls it is over a hundred megabytes, and a String of it on the way doubled
+/// the memory touched.
+pub fn flush_answer(outcome: FlushOutcome) -> WideText {
+    let mut size = Measure(0);
+    write_flush(&mut size, &outcome.reports, outcome.pending);
+    WideText::new(size.0, move |out| {
+        write_flush(out, &outcome.reports, outcome.pending)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::{Delivered, DeliveryReport, Error};
-    use std::sync::Arc;
+    use crate::kafka::{Error, ReportGroup};
 
-    fn delivered(id: u64, topic: &str, offset: i64) -> DeliveryReport {
-        let topic: Arc<str> = Arc::from(topic);
-        DeliveryReport {
-            id,
-            topic: topic.clone(),
-            partition: 2,
-            result: Ok(Delivered {
-                topic,
-                partition: 2,
-                offset,
-                timestamp_ms: 0,
-            }),
+    fn group(
+        topic: &str,
+        partition: i32,
+        records: &[(u64, i64)],
+        error: Option<Error>,
+    ) -> ReportGroup {
+        ReportGroup {
+            topic: Arc::from(topic),
+            partition,
+            records: records.to_vec(),
+            error,
         }
     }
 
     #[test]
     fn flush_json_is_valid_and_keeps_every_report() {
-        let failed = DeliveryReport {
-            id: 3,
-            topic: Arc::from("t"),
-            partition: 0,
-            result: Err(Error::UnknownTopic { topic: "t".into() }),
-        };
-        let error = failed.result.as_ref().unwrap_err().to_string();
-        // Two chunks, as two batches' reports arrive.
+        let failure = Error::UnknownTopic { topic: "t".into() };
+        let error = failure.to_string();
+        let refused = Error::broker(10, Some("t"), Some(1), Some("too \"big\"".into()));
+        let refused_text = refused.to_string();
+        // Groups, as batches' reports arrive.
         let mut reports = Reports::default();
-        reports.push_chunk(vec![
-            delivered(1, "t", 10),
-            delivered(2, "odd \"name\"", i64::MAX),
-        ]);
-        reports.push_chunk(vec![failed, delivered(4, "t", -1)]);
+        reports.push(group("t", 2, &[(1, 10)], None));
+        reports.push(group("odd \"name\" тема🙂", 2, &[(2, i64::MAX)], None));
+        reports.push(group("t", -1, &[(3, -1)], Some(failure)));
+        reports.push(group("t", 2, &[(4, -1), (5, 11)], None));
+        reports.push(group("t", 1, &[(6, -1), (7, -1)], Some(refused)));
         let text = flush_json(&reports, 7);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // What 1C gets is the same text, in exactly the units it was sized for.
+        let wide = flush_answer(FlushOutcome {
+            reports,
+            pending: 7,
+        });
+        assert_eq!(wide.to_units(), text.encode_utf16().collect::<Vec<_>>());
+        assert_eq!(wide.units(), text.encode_utf16().count());
         assert_eq!(
             v,
             serde_json::json!({"reports": [
                 {"id": 1, "topic": "t", "partition": 2, "offset": 10},
-                {"id": 2, "topic": "odd \"name\"", "partition": 2, "offset": i64::MAX},
-                {"id": 3, "topic": "t", "partition": 0,
+                {"id": 2, "topic": "odd \"name\" тема🙂", "partition": 2, "offset": i64::MAX},
+                {"id": 3, "topic": "t", "partition": -1,
                  "error": error, "error_code": null},
                 {"id": 4, "topic": "t", "partition": 2, "offset": -1},
+                {"id": 5, "topic": "t", "partition": 2, "offset": 11},
+                {"id": 6, "topic": "t", "partition": 1, "error": refused_text, "error_code": 10},
+                {"id": 7, "topic": "t", "partition": 1, "error": refused_text, "error_code": 10},
             ], "pending": 7})
         );
         assert_eq!(
@@ -231,7 +315,11 @@ mod tests {
             consumed("odd \"topic\"", i64::MAX, Some(&[0, 159, 146, 150]), None),
             with_headers,
         ];
-        let text = poll_batch_json(&records);
+        // Two runs, as the consumer shows them.
+        let mut json = PollBatchJson::new();
+        json.push(&records[..1]);
+        json.push(&records[1..]);
+        let text = json.finish();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let ts = 1_700_000_000_000i64;
         assert_eq!(
@@ -248,6 +336,6 @@ mod tests {
                  "timestamp": ts},
             ])
         );
-        assert_eq!(poll_batch_json(&[]), "[]");
+        assert_eq!(PollBatchJson::new().finish(), "[]");
     }
 }

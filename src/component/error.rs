@@ -66,7 +66,7 @@ pub fn describe(value: &Value, lang: Lang) -> String {
         Value::Bool(_) => TypeName::Boolean.name(lang).to_string(),
         Value::Int(_) | Value::Double(_) => TypeName::Number.name(lang).to_string(),
         Value::Date(_) => TypeName::Date.name(lang).to_string(),
-        Value::Str(_) | Value::Text(_) => TypeName::String.name(lang).to_string(),
+        Value::Str(_) | Value::Text(_) | Value::Wide(_) => TypeName::String.name(lang).to_string(),
         Value::Blob(_) => TypeName::BinaryData.name(lang).to_string(),
         Value::BadString { position } => match lang {
             Lang::En => format!(

@@ -63,7 +63,7 @@ pub fn produce_async(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
 pub fn flush(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let timeout = a.int_in(0, 0, i32::MAX as i64)?;
     let session = c.session()?;
-    session.flush(timeout as u64).map(Value::Str)
+    session.flush(timeout as u64).map(Value::Wide)
 }
 
 pub fn produce_batch(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {

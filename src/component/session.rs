@@ -7,12 +7,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{json, Value as Json};
 
-use super::answers::{flush_json, poll_batch_json};
+use super::answers::{flush_answer, PollBatchJson};
 use super::consume::Position;
 use super::error::CallError;
 use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
+use crate::boundary::WideText;
 use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
 use crate::kafka::{runtime, Client, Config, Record, RecordRef};
 
@@ -112,10 +113,10 @@ impl Session {
             .map_err(|e| from_kafka(&e))
     }
 
-    /// Every report finished since the last Flush, as JSON (see `answers::flush_json`).
-    pub fn flush(&self, timeout_ms: u64) -> Result<String, CallError> {
+    /// Every report finished since the last Flush, as JSON (see `answers::flush_answer`).
+    pub fn flush(&self, timeout_ms: u64) -> Result<WideText, CallError> {
         let outcome = runtime::block_on(self.client.flush(Duration::from_millis(timeout_ms)));
-        Ok(flush_json(&outcome.reports, outcome.pending))
+        Ok(flush_answer(outcome))
     }
 
     pub fn produce_batch(
@@ -208,21 +209,21 @@ impl Session {
             .map_err(|e| from_kafka(&e))
     }
 
-    pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {
-        let records = self.take(max, timeout_ms)?;
-        Ok(poll_batch_json(&records))
-    }
-
     /// Buffered records straight away; only when there are none does the 1C thread wait on
-    /// the runtime (entering it costs more than taking a record).
-    fn take(&mut self, max: usize, timeout_ms: u64) -> Result<Vec<ConsumedRecord>, CallError> {
+    /// the runtime (entering it costs more than taking a record). Records are written into
+    /// the answer where they lie in the consumer's queue.
+    pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {
         let consumer = self.consumer()?;
-        let ready = consumer.poll_now(max).map_err(|e| from_kafka(&e))?;
-        if !ready.is_empty() || timeout_ms == 0 {
-            return Ok(ready);
+        let mut json = PollBatchJson::new();
+        let mut read = |run: &[ConsumedRecord]| json.push(run);
+        let n = consumer
+            .read_now(max, &mut read)
+            .map_err(|e| from_kafka(&e))?;
+        if n == 0 && timeout_ms > 0 {
+            let wait = consumer.read_batch(max, Duration::from_millis(timeout_ms), &mut read);
+            runtime::block_on(wait).map_err(|e| from_kafka(&e))?;
         }
-        runtime::block_on(consumer.poll_batch(max, Duration::from_millis(timeout_ms)))
-            .map_err(|e| from_kafka(&e))
+        Ok(json.finish())
     }
 
     pub fn commit(&mut self) -> Result<(), CallError> {

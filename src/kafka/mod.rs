@@ -18,5 +18,7 @@ pub mod producer;
 pub mod versions;
 
 pub use client::Client;
-pub use producer::{Delivered, DeliveryReport, FlushOutcome, Record, RecordRef, Reports};
+pub use producer::{
+    Delivered, DeliveryReport, FlushOutcome, Record, RecordRef, ReportGroup, Reports,
+};
 pub mod consumer;

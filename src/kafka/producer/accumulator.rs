@@ -7,8 +7,9 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::batch::settle;
 use super::batch::{Completion, ProducerBatch};
-use super::{DeliveryReport, Reports};
+use super::{ReportGroup, Reports};
 use crate::kafka::cluster::TopicInfo;
 use crate::kafka::error::Error;
 use crate::kafka::partitioner::partition_for_key;
@@ -75,8 +76,10 @@ impl Queue {
 /// them, and finding them again (metadata, name, queue) cost a third of a ProduceAsync.
 struct Recent {
     name: Arc<str>,
-    info: Arc<TopicInfo>,
-    /// The cluster's metadata generation `info` is from.
+    /// Its partition count (all a record needs from its metadata), copied so that a record
+    /// costs no reference count on the metadata the sender reads too.
+    partitions: i32,
+    /// The cluster's metadata generation `partitions` is from.
     generation: u64,
     /// (partition, index in `queues`) of the last record of this topic.
     queue: Option<(i32, usize)>,
@@ -126,6 +129,8 @@ pub struct Accumulator {
     unresolved_topics: HashSet<Arc<str>>,
     /// Finished ProduceAsync outcomes, until a flush takes them.
     pub reports: Reports,
+    /// The delivery id the next record gets.
+    next_id: u64,
     /// Records queued or in flight.
     pub pending: usize,
     /// Partition for keyless records, per topic; moves on when its batch leaves.
@@ -135,13 +140,13 @@ pub struct Accumulator {
 }
 
 impl<R> Pending<R> {
-    fn fail(self, timestamp: i64, e: Error) -> Option<DeliveryReport> {
-        super::batch::Entry {
+    fn fail(self, timestamp: i64, e: Error) -> ReportGroup {
+        let entry = super::batch::Entry {
             id: self.id,
             timestamp,
             completion: self.completion,
-        }
-        .finish(&self.topic, -1, Err(e))
+        };
+        settle(vec![entry], &self.topic, -1, Err(e))
     }
 
     fn with_record<S>(self, record: S) -> (Pending<S>, R) {
@@ -179,6 +184,7 @@ impl Accumulator {
             unresolved: Vec::new(),
             unresolved_topics: HashSet::new(),
             reports: Reports::default(),
+            next_id: 1,
             pending: 0,
             sticky: HashMap::new(),
             flushing: false,
@@ -191,6 +197,13 @@ impl Accumulator {
     }
 
     /// The shared name of a topic, so queued records do not each carry a copy.
+    /// A new delivery id: records are numbered from 1 in the order they are queued.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
     pub fn intern(&mut self, topic: &str) -> Arc<str> {
         if let Some(a) = self.names.get(topic) {
             return a.clone();
@@ -211,21 +224,21 @@ impl Accumulator {
         name: &str,
         generation: u64,
         lookup: impl FnOnce(&str) -> Option<Arc<TopicInfo>>,
-    ) -> (Arc<str>, Option<Arc<TopicInfo>>) {
+    ) -> (Arc<str>, Option<i32>) {
         if let Some(r) = &self.recent {
             if r.generation == generation && *r.name == *name {
-                return (r.name.clone(), Some(r.info.clone()));
+                return (r.name.clone(), Some(r.partitions));
             }
         }
         let interned = self.intern(name);
-        let info = lookup(name);
-        self.recent = info.as_ref().map(|info| Recent {
+        let partitions = lookup(name).map(|info| partition_count(&info));
+        self.recent = partitions.map(|partitions| Recent {
             name: interned.clone(),
-            info: info.clone(),
+            partitions,
             generation,
             queue: None,
         });
-        (interned, info)
+        (interned, partitions)
     }
 
     /// The index of a partition's queue, made if new.
@@ -257,17 +270,12 @@ impl Accumulator {
     /// Queues a record. Returns whether the sender must look now: a linger window opened, a
     /// batch filled up, the record is urgent or failed, or metadata is needed. Waking the sender
     /// for every record would cost a thread wake-up per ProduceAsync call.
-    pub fn push(
-        &mut self,
-        p: Pending<RecordView>,
-        topic: Option<&TopicInfo>,
-        urgent: bool,
-    ) -> bool {
+    pub fn push(&mut self, p: Pending<RecordView>, partitions: Option<i32>, urgent: bool) -> bool {
         self.pending += 1;
-        match topic {
+        match partitions {
             // Records of a topic still waiting for metadata go behind the earlier ones, or a
             // refresh in between would let later records overtake them.
-            Some(t) if !self.unresolved_topics.contains(&p.topic) => self.place(p, t, urgent),
+            Some(n) if !self.unresolved_topics.contains(&p.topic) => self.place(p, n, urgent),
             _ => {
                 self.unresolved_topics.insert(p.topic.clone());
                 let owned = p.record.to_owned();
@@ -279,19 +287,18 @@ impl Accumulator {
         }
     }
 
-    fn place(&mut self, p: Pending<RecordView>, topic: &TopicInfo, urgent: bool) -> bool {
-        let count = topic.partitions.len() as i32;
+    fn place(&mut self, p: Pending<RecordView>, count: i32, urgent: bool) -> bool {
         let partition = match (p.partition, p.record.key) {
             (Some(n), _) if n < count => n,
             (Some(n), _) => {
                 let e = Error::UnknownPartition {
-                    topic: topic.name.clone(),
+                    topic: p.topic.to_string(),
                     partition: n,
                     count,
                 };
                 let ts = p.record.timestamp;
                 let report = p.fail(ts, e);
-                self.finished(1, report.into_iter().collect());
+                self.finished(1, report);
                 return true;
             }
             (None, Some(key)) => partition_for_key(key, count),
@@ -349,7 +356,8 @@ impl Accumulator {
                     let urgent = matches!(p.completion, Completion::Waiter(_)) || self.flushing;
                     // The sender is the caller here: it looks at the queues next anyway.
                     let (shell, record) = p.with_record(());
-                    let _ = self.place(shell.with_record(record.view()).0, &t, urgent);
+                    let count = partition_count(&t);
+                    let _ = self.place(shell.with_record(record.view()).0, count, urgent);
                 }
                 None if p
                     .enqueued
@@ -363,7 +371,7 @@ impl Accumulator {
                     };
                     let ts = p.record.timestamp;
                     let report = p.fail(ts, e);
-                    self.finished(1, report.into_iter().collect());
+                    self.finished(1, report);
                 }
                 None => {
                     if !unknown.iter().any(|t: &String| **t == *p.topic) {
@@ -508,11 +516,7 @@ impl Accumulator {
     fn fail_batch(&mut self, topic: &Arc<str>, partition: i32, batch: ProducerBatch, e: &Error) {
         self.sequence_lost(batch.stamp);
         let done = batch.entries.len();
-        let reports = batch
-            .entries
-            .into_iter()
-            .filter_map(|entry| entry.finish(topic, partition, Err(e.clone())))
-            .collect();
+        let reports = settle(batch.entries, topic, partition, Err(e.clone()));
         self.finished(done, reports);
     }
 
@@ -583,9 +587,9 @@ impl Accumulator {
     }
 
     /// Counts `done` records as finished and keeps their reports for Flush.
-    pub fn finished(&mut self, done: usize, reports: Vec<DeliveryReport>) {
+    pub fn finished(&mut self, done: usize, reports: ReportGroup) {
         self.pending -= done;
-        self.reports.push_chunk(reports);
+        self.reports.push(reports);
     }
 
     /// Everything queued goes out without waiting for linger.ms.
@@ -609,7 +613,7 @@ impl Accumulator {
         for p in std::mem::take(&mut self.unresolved) {
             let ts = p.record.timestamp;
             let report = p.fail(ts, e.clone());
-            self.finished(1, report.into_iter().collect());
+            self.finished(1, report);
         }
         let mut all = Vec::new();
         for q in self.queues.iter_mut() {
@@ -620,6 +624,10 @@ impl Accumulator {
             self.fail_batch(&topic, partition, batch, e);
         }
     }
+}
+
+fn partition_count(topic: &TopicInfo) -> i32 {
+    i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
@@ -694,7 +702,11 @@ mod tests {
         let t = topic(3);
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         for i in 0..5 {
-            acc.push(pending(i, None, Some(1), now), Some(&t), false);
+            acc.push(
+                pending(i, None, Some(1), now),
+                Some(partition_count(&t)),
+                false,
+            );
         }
         let linger = Duration::from_millis(5);
         let (ready, next, _) = acc.ready(now, linger, |_, _| 1);
@@ -704,7 +716,11 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert_eq!(ids(&ready[0]), [0, 1, 2, 3, 4]);
         // While in flight, new records for the partition wait.
-        acc.push(pending(9, None, Some(1), now), Some(&t), true);
+        acc.push(
+            pending(9, None, Some(1), now),
+            Some(partition_count(&t)),
+            true,
+        );
         assert!(acc.ready(now + linger, linger, |_, _| 1).0.is_empty());
         // A retry puts the batch back before the newer record.
         let batch = ready.into_iter().next().unwrap();
@@ -722,7 +738,11 @@ mod tests {
         let t = topic(1);
         let mut acc = Accumulator::new(limits(holding(2), 2), false);
         for i in 0..6 {
-            acc.push(pending(i, None, Some(0), now), Some(&t), true);
+            acc.push(
+                pending(i, None, Some(0), now),
+                Some(partition_count(&t)),
+                true,
+            );
         }
         let linger = Duration::from_millis(5);
         let first = acc.ready(now, linger, |_, _| 1).0;
@@ -740,7 +760,13 @@ mod tests {
         let t = topic(1);
         let mut acc = Accumulator::new(limits(holding(2), 1), false);
         let wakes: Vec<bool> = (0..5)
-            .map(|i| acc.push(pending(i, None, None, now), Some(&t), false))
+            .map(|i| {
+                acc.push(
+                    pending(i, None, None, now),
+                    Some(partition_count(&t)),
+                    false,
+                )
+            })
             .collect();
         assert_eq!(
             wakes,
@@ -760,11 +786,19 @@ mod tests {
         let now = Instant::now();
         let t = topic(6);
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
-        acc.push(pending(1, Some("key-1"), None, now), Some(&t), true);
-        acc.push(pending(2, None, Some(6), now), Some(&t), true);
+        acc.push(
+            pending(1, Some("key-1"), None, now),
+            Some(partition_count(&t)),
+            true,
+        );
+        acc.push(
+            pending(2, None, Some(6), now),
+            Some(partition_count(&t)),
+            true,
+        );
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ready[0].partition, partition_for_key(b"key-1", 6));
-        let report = std::mem::take(&mut acc.reports).into_iter().next().unwrap();
+        let report = std::mem::take(&mut acc.reports).iter().next().unwrap();
         assert_eq!(report.id, 2);
         assert!(matches!(report.result, Err(Error::UnknownPartition { .. })));
     }
@@ -776,7 +810,11 @@ mod tests {
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         acc.push(pending(1, None, Some(0), now), None, false);
         // Metadata arrived: a later record must still queue behind the first.
-        acc.push(pending(2, None, Some(0), now), Some(&t), false);
+        acc.push(
+            pending(2, None, Some(0), now),
+            Some(partition_count(&t)),
+            false,
+        );
         acc.resolve(|_| Some(Arc::new(topic(1))), |_| None, now);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ids(&ready[0]), [1, 2]);
@@ -832,7 +870,11 @@ mod tests {
             "nothing to send: no request"
         );
         for i in 0..6 {
-            acc.push(pending(i, None, Some(0), now), Some(&t), true);
+            acc.push(
+                pending(i, None, Some(0), now),
+                Some(partition_count(&t)),
+                true,
+            );
         }
         assert!(all_ready(&mut acc, now).is_empty(), "no producer id yet");
         assert!(acc.take_producer_id_request());
@@ -913,7 +955,7 @@ mod tests {
         assert!(acc
             .resolve(|_| None, |_| Some(3), now + Duration::from_secs(2))
             .is_empty());
-        let r = std::mem::take(&mut acc.reports).into_iter().next().unwrap();
+        let r = std::mem::take(&mut acc.reports).iter().next().unwrap();
         assert!(matches!(r.result, Err(Error::UnknownTopic { .. })));
         assert_eq!(acc.pending, 0);
     }
@@ -923,12 +965,20 @@ mod tests {
         let now = Instant::now();
         let t = topic(1);
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
-        acc.push(pending(1, None, Some(0), now), Some(&t), false);
-        acc.push(pending(2, None, Some(0), now), Some(&t), false);
+        acc.push(
+            pending(1, None, Some(0), now),
+            Some(partition_count(&t)),
+            false,
+        );
+        acc.push(
+            pending(2, None, Some(0), now),
+            Some(partition_count(&t)),
+            false,
+        );
         let later = now + Duration::from_secs(61);
         assert!(acc.ready(later, Duration::ZERO, |_, _| 1).0.is_empty());
         let failed: Vec<u64> = std::mem::take(&mut acc.reports)
-            .into_iter()
+            .iter()
             .map(|r| r.id)
             .collect();
         assert_eq!(failed, [1, 2]);

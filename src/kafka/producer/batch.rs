@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::{Delivered, DeliveryReport};
+use super::{Delivered, ReportGroup};
 use crate::kafka::config::Compression;
 use crate::kafka::error::Result;
 use crate::kafka::records::{restamp, BatchBuilder, RecordView, Stamp};
@@ -114,26 +114,58 @@ impl ProducerBatch {
     }
 }
 
-impl Entry {
-    /// Hands the outcome to a waiting caller, or returns the report Flush will give out.
-    pub fn finish(
-        self,
-        topic: &Arc<str>,
-        partition: i32,
-        result: Result<Delivered>,
-    ) -> Option<DeliveryReport> {
-        match self.completion {
+/// What the broker said of a stored batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Acked {
+    /// The first record's offset; -1 when the broker does not say (acks=0).
+    pub base_offset: i64,
+    /// The broker's log-append time for every record; -1 when each keeps its creation time.
+    pub log_append_ms: i64,
+}
+
+/// Hands every record's outcome to its waiting caller (Produce), and returns the outcomes of
+/// ProduceAsync records as one group of reports for Flush.
+pub fn settle(
+    entries: Vec<Entry>,
+    topic: &Arc<str>,
+    partition: i32,
+    outcome: Result<Acked>,
+) -> ReportGroup {
+    let reported = entries
+        .iter()
+        .filter(|e| matches!(e.completion, Completion::Report))
+        .count();
+    let mut records = Vec::with_capacity(reported);
+    for (i, entry) in entries.into_iter().enumerate() {
+        let offset = match &outcome {
+            Ok(a) if a.base_offset >= 0 => a.base_offset + i as i64,
+            _ => -1,
+        };
+        match entry.completion {
+            Completion::Report => records.push((entry.id, offset)),
             Completion::Waiter(tx) => {
+                let result = match &outcome {
+                    Ok(a) => Ok(Delivered {
+                        topic: topic.clone(),
+                        partition,
+                        offset,
+                        timestamp_ms: if a.log_append_ms >= 0 {
+                            a.log_append_ms
+                        } else {
+                            entry.timestamp
+                        },
+                    }),
+                    Err(e) => Err(e.clone()),
+                };
                 let _ = tx.send(result);
-                None
             }
-            Completion::Report => Some(DeliveryReport {
-                id: self.id,
-                topic: topic.clone(),
-                partition,
-                result,
-            }),
         }
+    }
+    ReportGroup {
+        topic: topic.clone(),
+        partition,
+        records,
+        error: outcome.err(),
     }
 }
 

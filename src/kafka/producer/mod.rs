@@ -10,7 +10,7 @@ mod reports;
 mod sender;
 mod turns;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use super::error::{Error, Result};
 use super::records::{RecordView, BATCH_OVERHEAD};
 use accumulator::{Accumulator, Limits, Pending};
 use batch::Completion;
-pub use reports::Reports;
+pub use reports::{DeliveryReport, ReportGroup, Reports};
 
 /// A record to produce.
 #[derive(Debug, Clone, Default)]
@@ -72,15 +72,6 @@ pub struct Delivered {
     pub timestamp_ms: i64,
 }
 
-/// The outcome of one ProduceAsync.
-#[derive(Debug, Clone)]
-pub struct DeliveryReport {
-    pub id: u64,
-    pub topic: Arc<str>,
-    pub partition: i32,
-    pub result: Result<Delivered>,
-}
-
 /// What Flush returns: reports finished since the previous flush, and how many are still out.
 #[derive(Debug)]
 pub struct FlushOutcome {
@@ -95,7 +86,6 @@ pub(crate) struct Shared {
     wake: Notify,
     /// Signalled whenever a record finishes.
     finished: Notify,
-    next_id: AtomicU64,
     closed: AtomicBool,
     /// The order Produce requests leave in, per broker.
     turns: Arc<turns::Turns>,
@@ -106,9 +96,12 @@ pub struct Producer {
 }
 
 fn now_ms() -> i64 {
+    // Seconds and millis apart: `as_millis` divides a u128, which showed per ProduceAsync.
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| {
+            d.as_secs() as i64 * 1000 + i64::from(d.subsec_millis())
+        })
 }
 
 impl Producer {
@@ -128,7 +121,6 @@ impl Producer {
             cluster,
             wake: Notify::new(),
             finished: Notify::new(),
-            next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             turns: Arc::default(),
         });
@@ -169,10 +161,11 @@ impl Producer {
                 max: config.message_max_bytes,
             });
         }
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let cluster = &self.shared.cluster;
         let generation = cluster.generation();
         let mut acc = self.shared.acc.lock().unwrap();
+        // Numbered under the lock already held: an atomic of its own cost as much again.
+        let id = acc.next_id();
         let (name, topic) = acc.topic(record.topic, generation, |t| cluster.topic(t));
         let pending = Pending {
             id,
@@ -183,7 +176,7 @@ impl Producer {
             enqueued: None,
             completion,
         };
-        let wake = acc.push(pending, topic.as_deref(), urgent);
+        let wake = acc.push(pending, topic, urgent);
         Ok((id, wake))
     }
 

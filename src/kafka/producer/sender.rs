@@ -13,9 +13,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::accumulator::ReadyBatch;
-use super::batch::Completion;
+use super::batch::{settle, Acked};
 use super::turns::Turn;
-use super::{Delivered, Shared};
+use super::Shared;
 use crate::kafka::error::{Error, Result};
 
 pub async fn run(shared: Arc<Shared>) {
@@ -237,7 +237,7 @@ async fn send_request(shared: Arc<Shared>, d: Dispatch) {
                 encoded.push((b.topic.clone(), b.partition, bytes));
                 sendable.push(b);
             }
-            Err(e) => finish_batch(&shared, b, Err(e)),
+            Err(e) => fail_batch(&shared, b, e),
         }
     }
     if sendable.is_empty() {
@@ -278,13 +278,11 @@ async fn send_request(shared: Arc<Shared>, d: Dispatch) {
         for b in unsettled.take() {
             match &result {
                 Ok(()) => {
-                    let (topic, partition) = (b.topic.clone(), b.partition);
-                    complete_batch(&shared, b, Ok(()), |_, ts| Delivered {
-                        topic: topic.clone(),
-                        partition,
-                        offset: -1,
-                        timestamp_ms: ts,
-                    });
+                    let unknown = Acked {
+                        base_offset: -1,
+                        log_append_ms: -1,
+                    };
+                    complete_batch(&shared, b, Ok(unknown));
                 }
                 Err(e) => retry_or_fail(&shared, b, e.clone()),
             }
@@ -374,15 +372,11 @@ fn handle_response(shared: &Arc<Shared>, resp: ProduceResponse, batches: Vec<Rea
             retry_or_fail(shared, b, e);
             continue;
         }
-        let base = part.base_offset;
-        let log_append = part.log_append_time_ms;
-        let (topic, partition) = (b.topic.clone(), b.partition);
-        complete_batch(shared, b, Ok(()), |i, ts| Delivered {
-            topic: topic.clone(),
-            partition,
-            offset: if base >= 0 { base + i as i64 } else { -1 },
-            timestamp_ms: if log_append >= 0 { log_append } else { ts },
-        });
+        let acked = Acked {
+            base_offset: part.base_offset,
+            log_append_ms: part.log_append_time_ms,
+        };
+        complete_batch(shared, b, Ok(acked));
     }
 }
 
@@ -390,12 +384,7 @@ const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
 const UNKNOWN_PRODUCER_ID: i16 = 59;
 
-fn complete_batch(
-    shared: &Shared,
-    b: ReadyBatch,
-    result: Result<()>,
-    delivered: impl Fn(usize, i64) -> Delivered,
-) {
+fn complete_batch(shared: &Shared, b: ReadyBatch, result: Result<Acked>) {
     // Outcomes are built, and the batch dropped, outside the accumulator lock: the 1C thread
     // takes that lock for every ProduceAsync and would otherwise wait for a whole batch.
     let ReadyBatch {
@@ -406,21 +395,7 @@ fn complete_batch(
     } = b;
     let (no, stamp, failed) = (batch.no, batch.stamp, result.is_err());
     let done = batch.entries.len();
-    let wanted = batch
-        .entries
-        .iter()
-        .filter(|e| matches!(e.completion, Completion::Report))
-        .count();
-    let mut reports = Vec::with_capacity(wanted);
-    for (i, entry) in batch.entries.into_iter().enumerate() {
-        let r = match &result {
-            Ok(()) => Ok(delivered(i, entry.timestamp)),
-            Err(e) => Err(e.clone()),
-        };
-        if let Some(report) = entry.finish(&topic, partition, r) {
-            reports.push(report);
-        }
-    }
+    let reports = settle(batch.entries, &topic, partition, result);
     let mut acc = shared.acc.lock().unwrap();
     acc.finished(done, reports);
     acc.release(&topic, partition, no);
@@ -432,17 +407,8 @@ fn complete_batch(
     shared.finished.notify_waiters();
 }
 
-fn finish_batch(shared: &Shared, b: ReadyBatch, result: Result<()>) {
-    complete_batch(shared, b, result, |_, _| unreachable_delivery());
-}
-
-fn unreachable_delivery() -> Delivered {
-    Delivered {
-        topic: Arc::from(""),
-        partition: -1,
-        offset: -1,
-        timestamp_ms: -1,
-    }
+fn fail_batch(shared: &Shared, b: ReadyBatch, e: Error) {
+    complete_batch(shared, b, Err(e));
 }
 
 /// Retriable errors put the batch back in its partition's order; others, or exhausted retries
@@ -476,7 +442,7 @@ fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
         // A leader move or a dead broker: the next round refreshes metadata.
         shared.cluster.mark_stale();
     } else {
-        finish_batch(shared, b, Err(e));
+        fail_batch(shared, b, e);
     }
 }
 
