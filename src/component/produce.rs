@@ -72,5 +72,5 @@ pub fn produce_batch(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let records =
         super::rest_proxy::parse_produce(body).map_err(|(en, ru)| a.invalid(1, en, ru))?;
     let session = c.session()?;
-    session.produce_batch(&topic, records).map(Value::Str)
+    session.produce_batch(&topic, &records).map(Value::Str)
 }

@@ -1,23 +1,117 @@
 //! The Confluent REST Proxy v2 produce shapes, so code written for the proxy moves over by
 //! replacing the HTTP call with ProduceBatch.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::headers::{self, Headers};
+use super::headers;
 use super::json::json_to_bytes;
 
-/// One record of a `{"records": [...]}` body.
+/// One record of a `{"records": [...]}` body; text is borrowed from the body where it can be.
 #[derive(Debug)]
-pub struct BatchRecord {
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
+pub struct BatchRecord<'a> {
+    pub key: Option<Cow<'a, [u8]>>,
+    pub value: Option<Cow<'a, [u8]>>,
     pub partition: Option<i32>,
-    pub headers: Headers,
+    pub headers: Vec<(String, Option<Bytes>)>,
 }
 
 /// Parses `{"records":[{"key":..,"value":..,"partition":..,"headers":..}]}`; a bare array of
 /// records is accepted too. `Err` holds (en, ru) details.
-pub fn parse_produce(body: &str) -> Result<Vec<BatchRecord>, (String, String)> {
+pub fn parse_produce(body: &str) -> Result<Vec<BatchRecord<'_>>, (String, String)> {
+    match parse_plain(body) {
+        Some(records) => Ok(records),
+        None => parse_any(body),
+    }
+}
+
+/// The common shape, read straight into records: keys and values that are strings or null,
+/// headers as `[name, value]` pairs. Anything else (base64 or structured values, header
+/// objects, bad input) is left to `parse_any`, which reads every shape and explains errors:
+/// building its JSON tree took most of a ProduceBatch call.
+fn parse_plain(body: &str) -> Option<Vec<BatchRecord<'_>>> {
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        records: Vec<Plain<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Plain<'a> {
+        #[serde(borrow, default)]
+        key: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        value: Option<Text<'a>>,
+        #[serde(default)]
+        partition: Option<i64>,
+        #[serde(borrow, default)]
+        headers: Option<Vec<(Text<'a>, Option<Text<'a>>)>>,
+    }
+    let plain: Vec<Plain> = if body.trim_start().starts_with('[') {
+        serde_json::from_str(body).ok()?
+    } else {
+        serde_json::from_str::<Body>(body).ok()?.records
+    };
+    plain
+        .into_iter()
+        .map(|r| {
+            let partition = match r.partition {
+                None => None,
+                Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0)?),
+            };
+            let headers = r
+                .headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.0.into_owned(), v.map(|v| Bytes::from(v.0.into_owned()))))
+                .collect();
+            Some(BatchRecord {
+                key: r.key.map(|t| text_bytes(t.0)),
+                value: r.value.map(|t| text_bytes(t.0)),
+                partition,
+                headers,
+            })
+        })
+        .collect()
+}
+
+/// A JSON string, borrowed from the body unless it had escapes (serde's own `Cow` is always
+/// owned inside an `Option`).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(Visitor(std::marker::PhantomData))
+    }
+}
+
+fn text_bytes(s: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
+}
+
+/// Any shape `parse_produce` takes, through a JSON tree.
+fn parse_any(body: &str) -> Result<Vec<BatchRecord<'static>>, (String, String)> {
     let json: Json = serde_json::from_str(body).map_err(|e| {
         (
             format!("is not valid JSON: {e}"),
@@ -49,12 +143,13 @@ pub fn parse_produce(body: &str) -> Result<Vec<BatchRecord>, (String, String)> {
         .collect()
 }
 
-fn record(r: &Json) -> Result<BatchRecord, (String, String)> {
+fn record(r: &Json) -> Result<BatchRecord<'static>, (String, String)> {
     let Json::Object(m) = r else {
         return Err(("must be an object".into(), "должна быть объектом".into()));
     };
     let bytes = |field: &str| {
         json_to_bytes(m.get(field).unwrap_or(&Json::Null))
+            .map(|b| b.map(Cow::Owned))
             .map_err(|e| (format!("{field}: {e}"), format!("{field}: {e}")))
     };
     let partition = match m.get("partition") {
@@ -73,7 +168,10 @@ fn record(r: &Json) -> Result<BatchRecord, (String, String)> {
     };
     let headers = match m.get("headers") {
         None => Vec::new(),
-        Some(h) => headers::from_json(h)?,
+        Some(h) => headers::from_json(h)?
+            .into_iter()
+            .map(|(k, v)| (k, v.map(Bytes::from)))
+            .collect(),
     };
     Ok(BatchRecord {
         key: bytes("key")?,
@@ -147,6 +245,31 @@ mod tests {
         assert_eq!(r[0].headers.len(), 1);
         assert_eq!(r[1].key, None);
         assert_eq!(r[2].value.as_deref(), Some(&[0u8, 255][..]));
+    }
+
+    #[test]
+    fn the_plain_shape_reads_as_any_shape_does_and_borrows_its_text() {
+        for body in [
+            r#"{"records":[{"key":"k","value":"v","partition":2,"headers":[["h","1"],["h",null]]},{"value":null},{"key":"","value":"esc\"aped \u0416"}]}"#,
+            r#"[{"value":"x","extra":1}]"#,
+            r#"{"records":[],"other":true}"#,
+        ] {
+            let plain = parse_plain(body).expect("the plain shape");
+            let any = parse_any(body).unwrap();
+            assert_eq!(format!("{plain:?}"), format!("{any:?}"), "{body}");
+        }
+        for other in [
+            r#"[{"value":{"base64":"AP8="}}]"#,
+            r#"[{"value":{"a":1}}]"#,
+            r#"[{"headers":{"h":"v"}}]"#,
+            r#"[{"partition":-1}]"#,
+            r#"[{"value":"a","value":"b"}]"#,
+            "{",
+        ] {
+            assert!(parse_plain(other).is_none(), "{other}");
+        }
+        let r = parse_produce(r#"[{"value":"plain"}]"#).unwrap();
+        assert!(matches!(r[0].value, Some(Cow::Borrowed(b"plain"))));
     }
 
     #[test]

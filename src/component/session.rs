@@ -119,16 +119,19 @@ impl Session {
         Ok(flush_answer(outcome))
     }
 
-    pub fn produce_batch(
-        &self,
-        topic: &str,
-        records: Vec<BatchRecord>,
-    ) -> Result<String, CallError> {
-        let records = records
-            .into_iter()
-            .map(|r| record(topic.to_string(), r.partition, r.key, r.value, r.headers))
+    pub fn produce_batch(&self, topic: &str, records: &[BatchRecord]) -> Result<String, CallError> {
+        let records: Vec<RecordRef> = records
+            .iter()
+            .map(|r| RecordRef {
+                topic,
+                partition: r.partition,
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                headers: &r.headers,
+                timestamp_ms: None,
+            })
             .collect();
-        let results = runtime::block_on(self.client.produce_batch(records));
+        let results = runtime::block_on(self.client.produce_batch_refs(&records));
         let outcomes: Vec<Outcome> = results
             .into_iter()
             .map(|r| match r {

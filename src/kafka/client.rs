@@ -61,6 +61,11 @@ impl Client {
         self.producer.send_batch(records).await
     }
 
+    /// `produce_batch` of borrowed records.
+    pub async fn produce_batch_refs(&self, records: &[RecordRef<'_>]) -> Vec<Result<Delivered>> {
+        self.producer.send_batch_refs(records).await
+    }
+
     pub async fn create_topic(
         &self,
         name: &str,

@@ -199,13 +199,19 @@ impl Producer {
 
     /// Sends several records concurrently and waits for all; results in input order.
     pub async fn send_batch(&self, records: Vec<Record>) -> Vec<Result<Delivered>> {
+        let refs: Vec<RecordRef> = records.iter().map(Record::as_ref).collect();
+        self.send_batch_refs(&refs).await
+    }
+
+    /// `send_batch` of borrowed records: they are encoded into their batches as they are
+    /// queued, so the caller need not own copies.
+    pub async fn send_batch_refs(&self, records: &[RecordRef<'_>]) -> Vec<Result<Delivered>> {
         let receivers: Vec<_> = records
-            .into_iter()
+            .iter()
             .map(|r| {
                 let (tx, rx) = oneshot::channel();
                 // The sender is woken once below, for all of them.
-                self.enqueue(r.as_ref(), Completion::Waiter(tx), false)
-                    .map(|_| rx)
+                self.enqueue(*r, Completion::Waiter(tx), false).map(|_| rx)
             })
             .collect();
         self.shared.acc.lock().unwrap().urgent_all();
