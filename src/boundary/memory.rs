@@ -8,6 +8,7 @@ use std::ptr::{self, NonNull};
 
 use super::object::DTOR_SLOTS;
 use super::wide::WideText;
+use super::wstr;
 
 #[repr(C)]
 struct MemoryManagerVtbl {
@@ -52,23 +53,36 @@ impl Memory {
     /// `s` as NUL-terminated UTF-16 in host memory, written in place (no intermediate buffer:
     /// PollBatch answers run to megabytes); returns the pointer and the length in units.
     pub fn alloc_str(&self, s: &str) -> Option<(NonNull<u16>, usize)> {
-        if s.is_ascii() {
-            self.alloc_units(s.len(), s.bytes().map(u16::from))
-        } else {
-            self.alloc_units(s.encode_utf16().count(), s.encode_utf16())
-        }
+        self.alloc_text(s.as_bytes())
     }
 
-    /// UTF-8 bytes as `alloc_str` writes text; invalid sequences become U+FFFD. ASCII (most
-    /// message bodies) is widened after one `is_ascii` pass, with no String in between.
+    /// UTF-8 bytes as `alloc_str` writes text; invalid sequences become U+FFFD. UTF-8 never
+    /// takes more UTF-16 units than bytes, so room for one unit per byte is allocated and the
+    /// bytes are widened into it while checking they are ASCII, in one pass: that is the whole
+    /// job for most message bodies. Other text is then decoded over it.
     pub fn alloc_text(&self, bytes: &[u8]) -> Option<(NonNull<u16>, usize)> {
-        if bytes.is_ascii() {
-            return self.alloc_units(bytes.len(), bytes.iter().map(|&b| u16::from(b)));
+        let len = bytes.len();
+        let p = self
+            .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
+            .cast::<u16>();
+        // SAFETY: `p` points to `len + 1` freshly allocated, not yet initialised u16 slots
+        // (host allocations are at least 2-aligned) that nothing else references yet.
+        let room: &mut [MaybeUninit<u16>] =
+            unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len + 1) };
+        let mut high = 0u8;
+        for (o, &b) in room.iter_mut().zip(bytes) {
+            o.write(u16::from(b));
+            high |= b;
         }
-        match std::str::from_utf8(bytes) {
-            Ok(s) => self.alloc_str(s),
-            Err(_) => self.alloc_str(&String::from_utf8_lossy(bytes)),
-        }
+        let n = if high < 0x80 {
+            len
+        } else {
+            // Lossy text is no longer than the bytes either: U+FFFD (3 bytes) stands for at
+            // least one of them.
+            wstr::encode_into(&String::from_utf8_lossy(bytes), &mut room[..len])
+        };
+        room[n] = MaybeUninit::new(0);
+        Some((p, n))
     }
 
     /// A `WideText` written straight into fresh host memory, with a NUL after it.
@@ -90,26 +104,6 @@ impl Memory {
         Some((p, written))
     }
 
-    /// `len` UTF-16 units from `units` and a NUL in fresh host memory.
-    fn alloc_units(
-        &self,
-        len: usize,
-        units: impl Iterator<Item = u16>,
-    ) -> Option<(NonNull<u16>, usize)> {
-        let p = self
-            .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
-            .cast::<u16>();
-        // SAFETY: `p` points to `len + 1` freshly allocated u16 slots (host allocations are at
-        // least 2-aligned) that nothing else references yet.
-        let out = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len + 1) };
-        // For ASCII a plain widening loop, which the compiler vectorizes.
-        for (o, u) in out.iter_mut().zip(units) {
-            *o = u;
-        }
-        out[len] = 0;
-        Some((p, len))
-    }
-
     /// A copy of `bytes` in host memory (at least one byte is allocated so the pointer is never NULL).
     pub fn alloc_blob(&self, bytes: &[u8]) -> Option<NonNull<u8>> {
         let p = self.alloc_bytes(bytes.len())?;
@@ -127,5 +121,66 @@ impl Memory {
         let this = self.0.as_ptr();
         // SAFETY: `p` was allocated by this host manager (callers only free host-owned variant payloads).
         unsafe { ((*(*this).vtbl).free)(this.cast(), &mut p) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{alloc, dealloc, Layout};
+
+    const HEADER: usize = 16;
+
+    /// A host memory manager over the Rust allocator, the size kept in front of each block.
+    unsafe extern "system" fn fake_alloc(
+        _: *mut c_void,
+        out: *mut *mut c_void,
+        n: c_ulong,
+    ) -> bool {
+        let layout = Layout::from_size_align(n as usize + HEADER, HEADER).unwrap();
+        // SAFETY: the layout is non-zero; the header holds the size for `fake_free`.
+        unsafe {
+            let p = alloc(layout);
+            p.cast::<usize>().write(n as usize);
+            *out = p.add(HEADER).cast();
+        }
+        true
+    }
+
+    unsafe extern "system" fn fake_free(_: *mut c_void, p: *mut *mut c_void) {
+        // SAFETY: `*p` came from `fake_alloc`, which put the size in front of it.
+        unsafe {
+            let block = (*p).cast::<u8>().sub(HEADER);
+            let n = block.cast::<usize>().read();
+            dealloc(block, Layout::from_size_align(n + HEADER, HEADER).unwrap());
+        }
+    }
+
+    static VTBL: MemoryManagerVtbl = MemoryManagerVtbl {
+        _dtors: [0; DTOR_SLOTS],
+        alloc: fake_alloc,
+        free: fake_free,
+    };
+
+    #[test]
+    fn text_is_widened_or_decoded_into_room_for_a_unit_per_byte() {
+        let mut obj = MemoryManagerObj { vtbl: &VTBL };
+        let memory = Memory::new((&mut obj as *mut MemoryManagerObj).cast()).unwrap();
+        let cases: [(&[u8], &str); 6] = [
+            (b"plain ascii", "plain ascii"),
+            ("Привет, мир".as_bytes(), "Привет, мир"),
+            ("clef 𝄞!".as_bytes(), "clef 𝄞!"),
+            (b"A\xffB", "A\u{FFFD}B"),
+            (b"cut \xd0", "cut \u{FFFD}"),
+            (b"", ""),
+        ];
+        for (bytes, want) in cases {
+            let (p, n) = memory.alloc_text(bytes).unwrap();
+            // SAFETY: `alloc_text` wrote `n` units and a NUL at `p`.
+            let got = unsafe { std::slice::from_raw_parts(p.as_ptr(), n + 1) };
+            assert_eq!(&got[..n], want.encode_utf16().collect::<Vec<_>>(), "{want}");
+            assert_eq!(got[n], 0);
+            memory.free(p.as_ptr().cast());
+        }
     }
 }

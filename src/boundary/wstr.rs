@@ -1,5 +1,7 @@
 //! 1C strings are UTF-16LE with 2-byte units on every OS (never `wchar_t` on Linux).
 
+use std::mem::MaybeUninit;
+
 /// Longest NUL-terminated string we scan for; names and locales are short, and a missing
 /// terminator must not walk through the whole address space.
 pub const MAX_SCAN: usize = 1 << 20;
@@ -39,19 +41,93 @@ pub fn decode_into(units: &[u16], out: &mut String) -> Result<(), BadUtf16> {
     if seen < 0x80 {
         return Ok(());
     }
-    // Other text (Cyrillic) is decoded into the same buffer.
-    for c in char::decode_utf16(units.iter().copied()) {
-        match c {
-            Ok(c) => out.push(c),
-            Err(_) => {
-                out.clear();
+    // Other text (Cyrillic) is encoded into the same buffer by hand: char by char through
+    // `String::push` took three times as long.
+    let mut bytes = std::mem::take(out).into_bytes();
+    // Three bytes per unit is the most any takes (a pair's four bytes come from two units);
+    // writing by index into room sized once beat pushing byte by byte.
+    bytes.clear();
+    bytes.resize(units.len() * 3, 0);
+    let (mut i, mut n) = (0, 0);
+    while i < units.len() {
+        let u = u32::from(units[i]);
+        i += 1;
+        if u < 0x80 {
+            bytes[n] = u as u8;
+            n += 1;
+        } else if u < 0x800 {
+            bytes[n] = 0xC0 | (u >> 6) as u8;
+            bytes[n + 1] = 0x80 | (u & 0x3F) as u8;
+            n += 2;
+        } else if !(0xD800..0xE000).contains(&u) {
+            bytes[n] = 0xE0 | (u >> 12) as u8;
+            bytes[n + 1] = 0x80 | (u >> 6 & 0x3F) as u8;
+            bytes[n + 2] = 0x80 | (u & 0x3F) as u8;
+            n += 3;
+        } else {
+            let low = units.get(i).map_or(0, |&l| u32::from(l));
+            if u >= 0xDC00 || !(0xDC00..0xE000).contains(&low) {
                 return Err(BadUtf16 {
                     position: first_unpaired(units),
                 });
             }
+            i += 1;
+            let c = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00);
+            bytes[n] = 0xF0 | (c >> 18) as u8;
+            bytes[n + 1] = 0x80 | (c >> 12 & 0x3F) as u8;
+            bytes[n + 2] = 0x80 | (c >> 6 & 0x3F) as u8;
+            bytes[n + 3] = 0x80 | (c & 0x3F) as u8;
+            n += 4;
         }
     }
+    bytes.truncate(n);
+    // SAFETY: every unit above became its scalar value's UTF-8 sequence (surrogates only in
+    // pairs, which form scalars above U+FFFF), so `bytes` is valid UTF-8.
+    *out = unsafe { String::from_utf8_unchecked(bytes) };
     Ok(())
+}
+
+/// Writes `s` as UTF-16 into `out`, which has room for at least one unit per byte of `s`
+/// (UTF-8 never takes fewer bytes than UTF-16 takes units); returns the units written.
+/// By hand: `encode_utf16` went a char at a time through a generic iterator.
+pub fn encode_into(s: &str, out: &mut [MaybeUninit<u16>]) -> usize {
+    let b = s.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() && n < out.len() {
+        let lead = u32::from(b[i]);
+        // `s` is valid UTF-8, so a lead byte's continuation bytes are there.
+        let (c, len) = if lead < 0x80 {
+            (lead, 1)
+        } else if lead < 0xE0 {
+            ((lead & 0x1F) << 6 | cont(b[i + 1]), 2)
+        } else if lead < 0xF0 {
+            (
+                (lead & 0x0F) << 12 | cont(b[i + 1]) << 6 | cont(b[i + 2]),
+                3,
+            )
+        } else {
+            let c =
+                (lead & 0x07) << 18 | cont(b[i + 1]) << 12 | cont(b[i + 2]) << 6 | cont(b[i + 3]);
+            (c, 4)
+        };
+        i += len;
+        if c < 0x10000 {
+            out[n].write(c as u16);
+            n += 1;
+        } else if n + 1 < out.len() {
+            let c = c - 0x10000;
+            out[n].write(0xD800 | (c >> 10) as u16);
+            out[n + 1].write(0xDC00 | (c & 0x3FF) as u16);
+            n += 2;
+        } else {
+            break;
+        }
+    }
+    n
+}
+
+fn cont(b: u8) -> u32 {
+    u32::from(b & 0x3F)
 }
 
 /// Index of the first unpaired surrogate, for the error message.
@@ -91,6 +167,50 @@ mod tests {
         let units = encode_nul(s);
         assert_eq!(*units.last().unwrap(), 0);
         assert_eq!(decode(&units[..units.len() - 1]).unwrap(), s);
+    }
+
+    /// Text of every UTF-8 length, and surrogate pairs, in both directions against std's
+    /// conversions.
+    #[test]
+    fn hand_conversions_agree_with_std() {
+        let pieces = [
+            "a",
+            "~",
+            "\u{7f}",
+            "\u{80}",
+            "ж",
+            "\u{7ff}",
+            "\u{800}",
+            "€",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{fffd}",
+            "\u{ffff}",
+            "\u{10000}",
+            "🙂",
+            "\u{10ffff}",
+        ];
+        let mut seed = 7u64;
+        for len in 0..200 {
+            let s: String = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    pieces[(seed >> 33) as usize % pieces.len()]
+                })
+                .collect();
+            let units: Vec<u16> = s.encode_utf16().collect();
+            assert_eq!(decode(&units).unwrap(), s);
+            let mut room = vec![MaybeUninit::uninit(); s.len()];
+            let n = encode_into(&s, &mut room);
+            // SAFETY: `encode_into` wrote the first `n` units.
+            let got: Vec<u16> = room[..n]
+                .iter()
+                .map(|u| unsafe { u.assume_init() })
+                .collect();
+            assert_eq!(got, units, "{s:?}");
+        }
     }
 
     #[test]
