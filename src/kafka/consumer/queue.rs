@@ -130,18 +130,10 @@ pub fn same_partition(a: &ConsumedRecord, b: &ConsumedRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+    use crate::kafka::consumer::state::test_record;
 
     fn rec(p: i32, o: i64) -> ConsumedRecord {
-        ConsumedRecord {
-            topic: "t".into(),
-            partition: p,
-            offset: o,
-            key: None,
-            value: Some(Bytes::from_static(b"v")),
-            headers: vec![],
-            timestamp_ms: 0,
-        }
+        test_record("t", p, o)
     }
 
     fn offsets(q: &RecordQueue) -> Vec<i64> {

@@ -222,21 +222,25 @@ fn delivered(
     }
 }
 
+/// A one-byte record at `offset` of `partition` of `topic`, for the consumer's tests.
+#[cfg(test)]
+pub fn test_record(topic: &str, partition: i32, offset: i64) -> ConsumedRecord {
+    ConsumedRecord {
+        topic: topic.into(),
+        partition,
+        offset,
+        key: None,
+        value: Some(Bytes::from_static(b"v")),
+        headers: vec![],
+        timestamp_ms: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rec(t: &str, p: i32, o: i64) -> ConsumedRecord {
-        ConsumedRecord {
-            topic: t.into(),
-            partition: p,
-            offset: o,
-            key: None,
-            value: Some(Bytes::from_static(b"v")),
-            headers: vec![],
-            timestamp_ms: 0,
-        }
-    }
+    use super::test_record as rec;
 
     #[test]
     fn revoked_partitions_lose_queued_records_and_commits_follow_delivery() {

@@ -635,6 +635,11 @@ mod tests {
     use super::*;
     use crate::kafka::cluster::PartitionInfo;
 
+    /// What `Accumulator::topic` gives for a topic whose metadata is known.
+    fn known(t: &TopicInfo) -> Option<i32> {
+        Some(partition_count(t))
+    }
+
     fn topic(n: usize) -> TopicInfo {
         TopicInfo {
             name: "t".into(),
@@ -702,11 +707,7 @@ mod tests {
         let t = topic(3);
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         for i in 0..5 {
-            acc.push(
-                pending(i, None, Some(1), now),
-                Some(partition_count(&t)),
-                false,
-            );
+            acc.push(pending(i, None, Some(1), now), known(&t), false);
         }
         let linger = Duration::from_millis(5);
         let (ready, next, _) = acc.ready(now, linger, |_, _| 1);
@@ -716,11 +717,7 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert_eq!(ids(&ready[0]), [0, 1, 2, 3, 4]);
         // While in flight, new records for the partition wait.
-        acc.push(
-            pending(9, None, Some(1), now),
-            Some(partition_count(&t)),
-            true,
-        );
+        acc.push(pending(9, None, Some(1), now), known(&t), true);
         assert!(acc.ready(now + linger, linger, |_, _| 1).0.is_empty());
         // A retry puts the batch back before the newer record.
         let batch = ready.into_iter().next().unwrap();
@@ -738,11 +735,7 @@ mod tests {
         let t = topic(1);
         let mut acc = Accumulator::new(limits(holding(2), 2), false);
         for i in 0..6 {
-            acc.push(
-                pending(i, None, Some(0), now),
-                Some(partition_count(&t)),
-                true,
-            );
+            acc.push(pending(i, None, Some(0), now), known(&t), true);
         }
         let linger = Duration::from_millis(5);
         let first = acc.ready(now, linger, |_, _| 1).0;
@@ -760,13 +753,7 @@ mod tests {
         let t = topic(1);
         let mut acc = Accumulator::new(limits(holding(2), 1), false);
         let wakes: Vec<bool> = (0..5)
-            .map(|i| {
-                acc.push(
-                    pending(i, None, None, now),
-                    Some(partition_count(&t)),
-                    false,
-                )
-            })
+            .map(|i| acc.push(pending(i, None, None, now), known(&t), false))
             .collect();
         assert_eq!(
             wakes,
@@ -786,16 +773,8 @@ mod tests {
         let now = Instant::now();
         let t = topic(6);
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
-        acc.push(
-            pending(1, Some("key-1"), None, now),
-            Some(partition_count(&t)),
-            true,
-        );
-        acc.push(
-            pending(2, None, Some(6), now),
-            Some(partition_count(&t)),
-            true,
-        );
+        acc.push(pending(1, Some("key-1"), None, now), known(&t), true);
+        acc.push(pending(2, None, Some(6), now), known(&t), true);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ready[0].partition, partition_for_key(b"key-1", 6));
         let report = std::mem::take(&mut acc.reports).iter().next().unwrap();
@@ -810,11 +789,7 @@ mod tests {
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
         acc.push(pending(1, None, Some(0), now), None, false);
         // Metadata arrived: a later record must still queue behind the first.
-        acc.push(
-            pending(2, None, Some(0), now),
-            Some(partition_count(&t)),
-            false,
-        );
+        acc.push(pending(2, None, Some(0), now), known(&t), false);
         acc.resolve(|_| Some(Arc::new(topic(1))), |_| None, now);
         let (ready, _, _) = acc.ready(now, Duration::ZERO, |_, _| 1);
         assert_eq!(ids(&ready[0]), [1, 2]);
@@ -870,11 +845,7 @@ mod tests {
             "nothing to send: no request"
         );
         for i in 0..6 {
-            acc.push(
-                pending(i, None, Some(0), now),
-                Some(partition_count(&t)),
-                true,
-            );
+            acc.push(pending(i, None, Some(0), now), known(&t), true);
         }
         assert!(all_ready(&mut acc, now).is_empty(), "no producer id yet");
         assert!(acc.take_producer_id_request());
@@ -965,16 +936,8 @@ mod tests {
         let now = Instant::now();
         let t = topic(1);
         let mut acc = Accumulator::new(limits(1_000_000, 1), false);
-        acc.push(
-            pending(1, None, Some(0), now),
-            Some(partition_count(&t)),
-            false,
-        );
-        acc.push(
-            pending(2, None, Some(0), now),
-            Some(partition_count(&t)),
-            false,
-        );
+        acc.push(pending(1, None, Some(0), now), known(&t), false);
+        acc.push(pending(2, None, Some(0), now), known(&t), false);
         let later = now + Duration::from_secs(61);
         assert!(acc.ready(later, Duration::ZERO, |_, _| 1).0.is_empty());
         let failed: Vec<u64> = std::mem::take(&mut acc.reports)
