@@ -53,15 +53,50 @@ impl Memory {
     /// `s` as NUL-terminated UTF-16 in host memory, written in place (no intermediate buffer:
     /// PollBatch answers run to megabytes); returns the pointer and the length in units.
     pub fn alloc_str(&self, s: &str) -> Option<(NonNull<u16>, usize)> {
-        self.alloc_text(s.as_bytes())
+        if s.is_ascii() {
+            return self.alloc_ascii(s.as_bytes());
+        }
+        self.fill(wstr::units(s), |room| wstr::encode_into(s, room))
     }
 
-    /// UTF-8 bytes as `alloc_str` writes text; invalid sequences become U+FFFD. UTF-8 never
-    /// takes more UTF-16 units than bytes, so room for one unit per byte is allocated and the
-    /// bytes are widened into it while checking they are ASCII, in one pass: that is the whole
-    /// job for most message bodies. Other text is then decoded over it.
+    /// UTF-8 bytes as `alloc_str` writes text; invalid sequences become U+FFFD. ASCII (most
+    /// message bodies) is widened after one `is_ascii` pass, with no String in between.
     pub fn alloc_text(&self, bytes: &[u8]) -> Option<(NonNull<u16>, usize)> {
-        let len = bytes.len();
+        if bytes.is_ascii() {
+            return self.alloc_ascii(bytes);
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.alloc_str(s),
+            Err(_) => self.alloc_str(&String::from_utf8_lossy(bytes)),
+        }
+    }
+
+    fn alloc_ascii(&self, bytes: &[u8]) -> Option<(NonNull<u16>, usize)> {
+        self.fill(bytes.len(), |room| {
+            // A plain widening loop, which the compiler vectorizes.
+            for (o, &b) in room.iter_mut().zip(bytes) {
+                o.write(u16::from(b));
+            }
+            bytes.len()
+        })
+    }
+
+    /// A `WideText` written straight into fresh host memory, with a NUL after it.
+    pub fn alloc_wide(&self, text: &WideText) -> Option<(NonNull<u16>, usize)> {
+        self.fill(text.units(), |room| {
+            let written = text.write_into(room);
+            debug_assert_eq!(written, room.len(), "a WideText wrote other than its size");
+            written
+        })
+    }
+
+    /// Fresh host memory for `len` UTF-16 units and a NUL; `write` fills the units and returns
+    /// how many it wrote (at most `len`), and the NUL goes after them.
+    fn fill(
+        &self,
+        len: usize,
+        write: impl FnOnce(&mut [MaybeUninit<u16>]) -> usize,
+    ) -> Option<(NonNull<u16>, usize)> {
         let p = self
             .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
             .cast::<u16>();
@@ -69,39 +104,14 @@ impl Memory {
         // (host allocations are at least 2-aligned) that nothing else references yet.
         let room: &mut [MaybeUninit<u16>] =
             unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len + 1) };
-        let mut high = 0u8;
-        for (o, &b) in room.iter_mut().zip(bytes) {
-            o.write(u16::from(b));
-            high |= b;
-        }
-        let n = if high < 0x80 {
-            len
-        } else {
-            // Lossy text is no longer than the bytes either: U+FFFD (3 bytes) stands for at
-            // least one of them.
-            wstr::encode_into(&String::from_utf8_lossy(bytes), &mut room[..len])
-        };
-        room[n] = MaybeUninit::new(0);
-        Some((p, n))
-    }
-
-    /// A `WideText` written straight into fresh host memory, with a NUL after it.
-    pub fn alloc_wide(&self, text: &WideText) -> Option<(NonNull<u16>, usize)> {
-        let len = text.units();
-        let p = self
-            .alloc_bytes(len.checked_add(1)?.checked_mul(2)?)?
-            .cast::<u16>();
-        // SAFETY: `p` points to `len + 1` freshly allocated, not yet initialised u16 slots
-        // (host allocations are at least 2-aligned) that nothing else references yet.
-        let room = unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len + 1) };
-        // The writer is the component's code: should it panic, the memory goes back first.
-        let written = catch_unwind(AssertUnwindSafe(|| text.write_into(&mut room[..len])));
-        let Ok(written) = written else {
+        // Should a writer panic, the memory goes back before the panic does.
+        let Ok(written) = catch_unwind(AssertUnwindSafe(|| write(&mut room[..len]))) else {
             self.free(p.as_ptr().cast());
             return None;
         };
-        room[written] = MaybeUninit::new(0);
-        Some((p, written))
+        let n = written.min(len);
+        room[n] = MaybeUninit::new(0);
+        Some((p, n))
     }
 
     /// A copy of `bytes` in host memory (at least one byte is allocated so the pointer is never NULL).
@@ -163,7 +173,7 @@ mod tests {
     };
 
     #[test]
-    fn text_is_widened_or_decoded_into_room_for_a_unit_per_byte() {
+    fn text_is_written_into_exactly_the_room_it_needs() {
         let mut obj = MemoryManagerObj { vtbl: &VTBL };
         let memory = Memory::new((&mut obj as *mut MemoryManagerObj).cast()).unwrap();
         let cases: [(&[u8], &str); 6] = [
@@ -180,6 +190,13 @@ mod tests {
             let got = unsafe { std::slice::from_raw_parts(p.as_ptr(), n + 1) };
             assert_eq!(&got[..n], want.encode_utf16().collect::<Vec<_>>(), "{want}");
             assert_eq!(got[n], 0);
+            // SAFETY: `fake_alloc` keeps the block's size in front of it.
+            let size = unsafe { p.as_ptr().cast::<u8>().sub(HEADER).cast::<usize>().read() };
+            assert_eq!(
+                size,
+                (n + 1) * 2,
+                "{want}: room for the units and the NUL only"
+            );
             memory.free(p.as_ptr().cast());
         }
     }

@@ -6,6 +6,8 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
+use super::wstr;
+
 type Writer = dyn Fn(&mut WideOut<'_>) + Send + Sync;
 
 /// A string of `len` UTF-16 units that `write` produces on demand.
@@ -69,7 +71,7 @@ pub struct WideOut<'a> {
 }
 
 impl WideOut<'_> {
-    /// Appends `s`.
+    /// Appends `s` (as much as there is room for; never half a surrogate pair).
     pub fn push_str(&mut self, s: &str) {
         let free = &mut self.room[self.at..];
         let n = if s.is_ascii() {
@@ -79,12 +81,7 @@ impl WideOut<'_> {
             }
             s.len().min(free.len())
         } else {
-            let mut n = 0;
-            for (o, u) in free.iter_mut().zip(s.encode_utf16()) {
-                o.write(u);
-                n += 1;
-            }
-            n
+            wstr::encode_into(s, free)
         };
         self.at += n;
     }
@@ -95,7 +92,7 @@ pub fn units(s: &str) -> usize {
     if s.is_ascii() {
         s.len()
     } else {
-        s.encode_utf16().count()
+        wstr::units(s)
     }
 }
 

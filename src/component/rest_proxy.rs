@@ -38,17 +38,6 @@ fn parse_plain(body: &str) -> Option<Vec<BatchRecord<'_>>> {
         #[serde(borrow)]
         records: Vec<Plain<'a>>,
     }
-    #[derive(Deserialize)]
-    struct Plain<'a> {
-        #[serde(borrow, default)]
-        key: Option<Text<'a>>,
-        #[serde(borrow, default)]
-        value: Option<Text<'a>>,
-        #[serde(default)]
-        partition: Option<i64>,
-        #[serde(borrow, default)]
-        headers: Option<Vec<(Text<'a>, Option<Text<'a>>)>>,
-    }
     let plain: Vec<Plain> = if body.trim_start().starts_with('[') {
         serde_json::from_str(body).ok()?
     } else {
@@ -75,6 +64,47 @@ fn parse_plain(body: &str) -> Option<Vec<BatchRecord<'_>>> {
             })
         })
         .collect()
+}
+
+/// A record in the plain shape. Read from a JSON object only (a derived reader would take an
+/// array of its fields too); a repeated field keeps its last value, as in `parse_any`.
+#[derive(Default)]
+struct Plain<'a> {
+    key: Option<Text<'a>>,
+    value: Option<Text<'a>>,
+    partition: Option<i64>,
+    headers: Option<Vec<(Text<'a>, Option<Text<'a>>)>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Plain<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Plain<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a record object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Plain<'a>, M::Error> {
+                let mut r = Plain::default();
+                while let Some(field) = m.next_key::<Text<'de>>()? {
+                    match &*field.0 {
+                        "key" => r.key = m.next_value()?,
+                        "value" => r.value = m.next_value()?,
+                        "partition" => r.partition = m.next_value()?,
+                        "headers" => r.headers = m.next_value()?,
+                        _ => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// A JSON string, borrowed from the body unless it had escapes (serde's own `Cow` is always
@@ -253,6 +283,7 @@ mod tests {
             r#"{"records":[{"key":"k","value":"v","partition":2,"headers":[["h","1"],["h",null]]},{"value":null},{"key":"","value":"esc\"aped \u0416"}]}"#,
             r#"[{"value":"x","extra":1}]"#,
             r#"{"records":[],"other":true}"#,
+            r#"[{"value":"a","value":"b","partition":1,"partition":null}]"#,
         ] {
             let plain = parse_plain(body).expect("the plain shape");
             let any = parse_any(body).unwrap();
@@ -263,7 +294,9 @@ mod tests {
             r#"[{"value":{"a":1}}]"#,
             r#"[{"headers":{"h":"v"}}]"#,
             r#"[{"partition":-1}]"#,
-            r#"[{"value":"a","value":"b"}]"#,
+            r#"[["k","v"]]"#,
+            r#"{"records":[["k","v",1,[["h","x"]]]]}"#,
+            r#"[[]]"#,
             "{",
         ] {
             assert!(parse_plain(other).is_none(), "{other}");

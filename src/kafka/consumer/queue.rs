@@ -9,8 +9,10 @@ use std::collections::VecDeque;
 use super::state::ConsumedRecord;
 
 /// Emptied chunk buffers kept for the fetcher's next answers, so a large answer is not written
-/// into freshly faulted pages each time. A few: one answer brings a chunk per partition.
+/// into freshly faulted pages each time: a few, as one answer brings a chunk per partition, and
+/// no more records' room in all than about 4 MB, as this memory is not counted as queued.
 const SPARE_BUFFERS: usize = 8;
+const SPARE_RECORDS: usize = (4 << 20) / std::mem::size_of::<ConsumedRecord>();
 
 /// One partition's records from one answer, and the memory they hold: their batches' bytes,
 /// which stay allocated until the chunk's last record is gone, and the records themselves.
@@ -66,10 +68,11 @@ impl RecordQueue {
     /// The next up-to-`max` records that lie together in memory, all of one partition (fewer
     /// when its chunk ends first). They stay queued until `move_front` or `drop_front`.
     pub fn front_run(&self, max: usize) -> &[ConsumedRecord] {
-        let run = self
-            .chunks
-            .front()
-            .map_or(&[][..], |c| c.records.as_slices().0);
+        let run = self.chunks.front().map_or(&[][..], |c| {
+            // A chunk is made from a Vec and only drained from the front: it never wraps.
+            debug_assert!(c.records.as_slices().1.is_empty());
+            c.records.as_slices().0
+        });
         &run[..run.len().min(max)]
     }
 
@@ -114,7 +117,9 @@ impl RecordQueue {
     fn recycle_front(&mut self) {
         if let Some(chunk) = self.chunks.pop_front() {
             self.bytes -= chunk.bytes;
-            if self.spare.len() < SPARE_BUFFERS {
+            let kept: usize = self.spare.iter().map(Vec::capacity).sum();
+            if self.spare.len() < SPARE_BUFFERS && kept + chunk.records.capacity() <= SPARE_RECORDS
+            {
                 // Empty, so turning it back into a Vec moves nothing.
                 self.spare.push(chunk.records.into());
             }

@@ -158,7 +158,13 @@ impl State {
         }
         let r = self.queue.pop_front()?;
         self.taken += 1;
-        delivered(&mut self.assigned, &mut self.last_taken, &r);
+        delivered(
+            &mut self.assigned,
+            &mut self.last_taken,
+            &r.topic,
+            r.partition,
+            r.offset,
+        );
         Some(r)
     }
 
@@ -177,16 +183,24 @@ impl State {
     }
 
     /// Up to `max` records, in runs that lie together in the queue; `take` removes the `n`
-    /// at its front. A run is of one partition, so its position is noted once.
+    /// at its front. A run is of one partition, so its position is noted once, after `take`
+    /// has handed the run out.
     fn take_runs(&mut self, max: usize, mut take: impl FnMut(&mut RecordQueue, usize)) -> usize {
         let wanted = max.min(self.before_error());
         let mut left = wanted;
         while left > 0 {
             let run = self.queue.front_run(left);
             let Some(last) = run.last() else { break };
-            delivered(&mut self.assigned, &mut self.last_taken, last);
+            let (topic, partition, offset) = (Arc::clone(&last.topic), last.partition, last.offset);
             let n = run.len();
             take(&mut self.queue, n);
+            delivered(
+                &mut self.assigned,
+                &mut self.last_taken,
+                &topic,
+                partition,
+                offset,
+            );
             self.taken += n as u64;
             left -= n;
         }
@@ -206,19 +220,21 @@ impl State {
     }
 }
 
-/// Remembers that `r` reached the application: Commit commits the offset after it.
-/// `last_taken` caches the assignment key, built once per run of one partition.
+/// Remembers that the record at `offset` reached the application: Commit commits the offset
+/// after it. `last_taken` caches the assignment key, built once per run of one partition.
 fn delivered(
     assigned: &mut BTreeMap<Tp, Partition>,
     last_taken: &mut Option<Tp>,
-    r: &ConsumedRecord,
+    topic: &str,
+    partition: i32,
+    offset: i64,
 ) {
-    let same = matches!(last_taken, Some((t, p)) if *p == r.partition && **t == *r.topic);
+    let same = matches!(last_taken, Some((t, p)) if *p == partition && t == topic);
     if !same {
-        *last_taken = Some((r.topic.to_string(), r.partition));
+        *last_taken = Some((topic.to_string(), partition));
     }
     if let Some(p) = last_taken.as_ref().and_then(|tp| assigned.get_mut(tp)) {
-        p.delivered = Some(r.offset + 1);
+        p.delivered = Some(offset + 1);
     }
 }
 

@@ -196,7 +196,6 @@ impl Accumulator {
         }
     }
 
-    /// The shared name of a topic, so queued records do not each carry a copy.
     /// A new delivery id: records are numbered from 1 in the order they are queued.
     pub fn next_id(&mut self) -> u64 {
         let id = self.next_id;
@@ -204,6 +203,7 @@ impl Accumulator {
         id
     }
 
+    /// The shared name of a topic, so queued records do not each carry a copy.
     pub fn intern(&mut self, topic: &str) -> Arc<str> {
         if let Some(a) = self.names.get(topic) {
             return a.clone();
