@@ -72,13 +72,7 @@ impl Memory {
     }
 
     fn alloc_ascii(&self, bytes: &[u8]) -> Option<(NonNull<u16>, usize)> {
-        self.fill(bytes.len(), |room| {
-            // A plain widening loop, which the compiler vectorizes.
-            for (o, &b) in room.iter_mut().zip(bytes) {
-                o.write(u16::from(b));
-            }
-            bytes.len()
-        })
+        self.fill(bytes.len(), |room| wstr::widen(bytes, room))
     }
 
     /// A `WideText` written straight into fresh host memory, with a NUL after it.

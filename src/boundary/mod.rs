@@ -23,7 +23,8 @@ mod wstr;
 
 pub use host::{Host, ADDIN_E_FAIL};
 pub use variant::{Date, Value};
-pub use wide::{units, WideOut, WideText};
+pub use wide::{WideOut, WideText};
+pub use wstr::units;
 
 /// Which of a member's two names 1C asks for (`GetMethodName(num, alias)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

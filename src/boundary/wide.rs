@@ -73,26 +73,7 @@ pub struct WideOut<'a> {
 impl WideOut<'_> {
     /// Appends `s` (as much as there is room for; never half a surrogate pair).
     pub fn push_str(&mut self, s: &str) {
-        let free = &mut self.room[self.at..];
-        let n = if s.is_ascii() {
-            // A plain widening loop, which the compiler vectorizes.
-            for (o, b) in free.iter_mut().zip(s.bytes()) {
-                o.write(u16::from(b));
-            }
-            s.len().min(free.len())
-        } else {
-            wstr::encode_into(s, free)
-        };
-        self.at += n;
-    }
-}
-
-/// UTF-16 units of `s`.
-pub fn units(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        wstr::units(s)
+        self.at += wstr::encode_into(s, &mut self.room[self.at..]);
     }
 }
 
@@ -103,7 +84,7 @@ mod tests {
     #[test]
     fn writes_what_it_was_sized_for_and_cuts_off_the_rest() {
         let parts = ["ab", "–Ж", "🙂", "z"];
-        let len: usize = parts.iter().map(|p| units(p)).sum();
+        let len: usize = parts.iter().map(|p| wstr::units(p)).sum();
         assert_eq!(len, 2 + 2 + 2 + 1);
         let text = WideText::new(len, move |out| parts.iter().for_each(|p| out.push_str(p)));
         assert_eq!(String::from_utf16(&text.to_units()).unwrap(), "ab–Ж🙂z");

@@ -87,10 +87,13 @@ pub fn decode_into(units: &[u16], out: &mut String) -> Result<(), BadUtf16> {
     Ok(())
 }
 
-/// Writes `s` as UTF-16 into `out`, which has room for at least one unit per byte of `s`
-/// (UTF-8 never takes fewer bytes than UTF-16 takes units); returns the units written.
-/// By hand: `encode_utf16` went a char at a time through a generic iterator.
+/// Writes `s` as UTF-16 into `out`, as much as there is room for (never half a surrogate
+/// pair; `units(s)` is room for all); returns the units written. By hand: `encode_utf16` went
+/// a char at a time through a generic iterator.
 pub fn encode_into(s: &str, out: &mut [MaybeUninit<u16>]) -> usize {
+    if s.is_ascii() {
+        return widen(s.as_bytes(), out);
+    }
     let b = s.as_bytes();
     let (mut i, mut n) = (0, 0);
     while i < b.len() && n < out.len() {
@@ -124,6 +127,15 @@ pub fn encode_into(s: &str, out: &mut [MaybeUninit<u16>]) -> usize {
         }
     }
     n
+}
+
+/// ASCII `bytes` as UTF-16 into `out`, as many as fit; returns the units written.
+pub fn widen(bytes: &[u8], out: &mut [MaybeUninit<u16>]) -> usize {
+    // A plain widening loop, which the compiler vectorizes.
+    for (o, &b) in out.iter_mut().zip(bytes) {
+        o.write(u16::from(b));
+    }
+    bytes.len().min(out.len())
 }
 
 /// UTF-16 units of `s`: one per character, two for those above U+FFFF (4-byte sequences).

@@ -85,28 +85,6 @@ impl PollBatchJson {
     }
 }
 
-/// A topic's name as a JSON string, made again only when the topic changes: records and
-/// reports come in runs of one topic.
-#[derive(Default)]
-struct QuotedTopic {
-    topic: Option<Arc<str>>,
-    text: String,
-}
-
-impl QuotedTopic {
-    fn of(&mut self, topic: &Arc<str>) -> &str {
-        // By address: records of one fetch share one name, and comparing text per record showed
-        // in profiles. Another copy of the same name is only quoted again. The name is held,
-        // so its address cannot be reused by another while it is compared against.
-        if !self.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, topic)) {
-            self.text.clear();
-            push_json_str(&mut self.text, topic);
-            self.topic = Some(Arc::clone(topic));
-        }
-        &self.text
-    }
-}
-
 /// `s` as a JSON string. Most text needs no escapes: checked in one branch-free pass, so it is
 /// copied whole; the rest goes through serde_json.
 fn push_json_str(out: &mut String, s: &str) {
@@ -183,14 +161,13 @@ impl Sink for Measure {
 fn write_flush(out: &mut impl Sink, reports: &Reports, pending: usize) {
     out.text("{\"reports\":[");
     let mut numbers = itoa::Buffer::new();
-    let mut quoted = QuotedTopic::default();
     let mut tail = String::new();
     let mut first = true;
     for group in reports.groups() {
         // After the id: the rest of a delivered report up to its offset, or of a failed one.
         tail.clear();
         tail.push_str(",\"topic\":");
-        tail.push_str(quoted.of(&group.topic));
+        push_json_str(&mut tail, &group.topic);
         tail.push_str(",\"partition\":");
         tail.push_str(numbers.format(group.partition));
         match &group.error {

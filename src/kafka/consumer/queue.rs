@@ -46,7 +46,9 @@ impl RecordQueue {
         if records.is_empty() {
             return;
         }
-        debug_assert!(records.windows(2).all(|w| same_partition(&w[0], &w[1])));
+        debug_assert!(records
+            .windows(2)
+            .all(|w| w[0].partition == w[1].partition && w[0].topic == w[1].topic));
         let bytes = data_bytes + records.len() * std::mem::size_of::<ConsumedRecord>();
         self.len += records.len();
         self.bytes += bytes;
@@ -125,11 +127,6 @@ impl RecordQueue {
             }
         }
     }
-}
-
-/// Records of one fetch share their topic's name, so the address usually decides.
-pub fn same_partition(a: &ConsumedRecord, b: &ConsumedRecord) -> bool {
-    a.partition == b.partition && (std::sync::Arc::ptr_eq(&a.topic, &b.topic) || a.topic == b.topic)
 }
 
 #[cfg(test)]

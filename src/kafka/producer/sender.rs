@@ -237,7 +237,7 @@ async fn send_request(shared: Arc<Shared>, d: Dispatch) {
                 encoded.push((b.topic.clone(), b.partition, bytes));
                 sendable.push(b);
             }
-            Err(e) => fail_batch(&shared, b, e),
+            Err(e) => complete_batch(&shared, b, Err(e)),
         }
     }
     if sendable.is_empty() {
@@ -407,10 +407,6 @@ fn complete_batch(shared: &Shared, b: ReadyBatch, result: Result<Acked>) {
     shared.finished.notify_waiters();
 }
 
-fn fail_batch(shared: &Shared, b: ReadyBatch, e: Error) {
-    complete_batch(shared, b, Err(e));
-}
-
 /// Retriable errors put the batch back in its partition's order; others, or exhausted retries
 /// and delivery timeouts, fail every record in it. With idempotence, a sequence the broker
 /// does not expect is retriable too: either an earlier batch's retry fills the gap, or (when
@@ -442,7 +438,7 @@ fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
         // A leader move or a dead broker: the next round refreshes metadata.
         shared.cluster.mark_stale();
     } else {
-        fail_batch(shared, b, e);
+        complete_batch(shared, b, Err(e));
     }
 }
 
