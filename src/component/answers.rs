@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::json::{to_text, JsonBytes, JsonHeaders};
+use super::json::{to_text, JsonBytes};
 use crate::boundary::{units, WideOut, WideText};
-use crate::kafka::consumer::ConsumedRecord;
+use crate::kafka::consumer::{RecordRef, Run};
 use crate::kafka::{FlushOutcome, Reports};
 
 /// PollBatch's answer: `[{"topic","partition","offset","key","value","headers","timestamp"}]`,
@@ -31,34 +29,32 @@ impl PollBatchJson {
         }
     }
 
-    pub fn push(&mut self, records: &[ConsumedRecord]) {
-        let size: usize = records
+    pub fn push(&mut self, run: Run<'_>) {
+        let size: usize = run
             .iter()
-            .map(|r| {
-                96 + r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len)
-            })
+            .map(|r| 96 + r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
             .sum();
         self.out.reserve(size + 1);
         let mut numbers = itoa::Buffer::new();
-        for r in records {
-            // By address: records of one fetch share one name (the Arc is held, so its
-            // address cannot be reused for another name meanwhile).
-            let same = matches!(&self.partition,
-                Some((t, p)) if *p == r.partition && Arc::ptr_eq(t, &r.topic));
-            if !same {
-                self.prefix.clear();
-                self.prefix.push_str(",{\"topic\":");
-                push_json_str(&mut self.prefix, &r.topic);
-                self.prefix.push_str(",\"partition\":");
-                self.prefix.push_str(numbers.format(r.partition));
-                self.prefix.push_str(",\"offset\":");
-                self.partition = Some((Arc::clone(&r.topic), r.partition));
-            }
+        // By address: records of one fetch share one name (the Arc is held, so its address
+        // cannot be reused for another name meanwhile).
+        let same = matches!(&self.partition,
+            Some((t, p)) if *p == run.partition() && Arc::ptr_eq(t, run.topic()));
+        if !same {
+            self.prefix.clear();
+            self.prefix.push_str(",{\"topic\":");
+            push_json_str(&mut self.prefix, run.topic());
+            self.prefix.push_str(",\"partition\":");
+            self.prefix.push_str(numbers.format(run.partition()));
+            self.prefix.push_str(",\"offset\":");
+            self.partition = Some((Arc::clone(run.topic()), run.partition()));
+        }
+        for r in run.iter() {
             let out = &mut self.out;
             // The first record has no comma before it.
             out.push_str(&self.prefix[usize::from(out.len() == 1)..]);
-            out.push_str(numbers.format(r.offset));
-            match r.key.as_deref() {
+            out.push_str(numbers.format(r.offset()));
+            match r.key() {
                 None => out.push_str(",\"key\":null,\"value\":"),
                 key => {
                     out.push_str(",\"key\":");
@@ -66,15 +62,11 @@ impl PollBatchJson {
                     out.push_str(",\"value\":");
                 }
             }
-            push_json_bytes(out, r.value.as_deref());
-            if r.headers.is_empty() {
-                out.push_str(",\"headers\":[],\"timestamp\":");
-            } else {
-                out.push_str(",\"headers\":");
-                out.push_str(&to_text(&JsonHeaders(&r.headers)));
-                out.push_str(",\"timestamp\":");
-            }
-            out.push_str(numbers.format(r.timestamp_ms));
+            push_json_bytes(out, r.value());
+            out.push_str(",\"headers\":");
+            push_json_headers(out, r);
+            out.push_str(",\"timestamp\":");
+            out.push_str(numbers.format(r.timestamp_ms()));
             out.push('}');
         }
     }
@@ -98,6 +90,19 @@ fn push_json_str(out: &mut String, s: &str) {
     } else {
         out.push_str(&to_text(&s));
     }
+}
+
+/// `[[name, value], ...]`, values as `push_json_bytes` writes them.
+fn push_json_headers(out: &mut String, r: RecordRef<'_>) {
+    out.push('[');
+    for (i, (name, value)) in r.headers().enumerate() {
+        out.push_str(if i == 0 { "[" } else { ",[" });
+        push_json_str(out, name);
+        out.push(',');
+        push_json_bytes(out, value);
+        out.push(']');
+    }
+    out.push(']');
 }
 
 /// Bytes as JsonBytes writes them: a string when UTF-8, else `{"base64": "..."}`; null for none.
@@ -275,6 +280,9 @@ mod tests {
         );
     }
 
+    use crate::kafka::consumer::{chunk_of, ConsumedRecord};
+    use bytes::Bytes;
+
     fn consumed(
         topic: &str,
         offset: i64,
@@ -306,10 +314,11 @@ mod tests {
             consumed("odd \"topic\"", i64::MAX, Some(&[0, 159, 146, 150]), None),
             with_headers,
         ];
-        // Two runs, as the consumer shows them.
+        // In runs, as the consumer shows them.
         let mut json = PollBatchJson::new();
-        json.push(&records[..1]);
-        json.push(&records[1..]);
+        for run in [&records[..1], &records[1..2], &records[2..3], &records[3..]] {
+            json.push(chunk_of(run).run(usize::MAX));
+        }
         let text = json.finish();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let ts = 1_700_000_000_000i64;

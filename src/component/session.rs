@@ -14,7 +14,7 @@ use super::kafka_errors::from_kafka;
 use super::produce::Outgoing;
 use super::rest_proxy::{self, BatchRecord, Outcome};
 use crate::boundary::WideText;
-use crate::kafka::consumer::{ConsumedRecord, Consumer, SeekTo};
+use crate::kafka::consumer::{ConsumedRecord, Consumer, Run, SeekTo};
 use crate::kafka::{runtime, Client, Config, Record, RecordRef};
 
 /// The message Poll received; its fields are the message properties.
@@ -218,7 +218,7 @@ impl Session {
     pub fn poll_batch(&mut self, max: usize, timeout_ms: u64) -> Result<String, CallError> {
         let consumer = self.consumer()?;
         let mut json = PollBatchJson::new();
-        let mut read = |run: &[ConsumedRecord]| json.push(run);
+        let mut read = |run: Run<'_>| json.push(run);
         let n = consumer
             .read_now(max, &mut read)
             .map_err(|e| from_kafka(&e))?;

@@ -14,10 +14,11 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
 
-use super::state::{ConsumedRecord, Partition, Phase, State, Tp};
+use super::chunk::Chunk;
+use super::state::{Partition, Phase, State, Tp};
 use super::Inner;
 use crate::kafka::error::Error;
-use crate::kafka::records::{next_offset, Batches};
+use crate::kafka::records::{next_offset, Batches, RawHeader};
 use crate::kafka::Config;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -315,11 +316,13 @@ fn read_ahead(inner: &Inner, parts: &[(Target, PartitionData)], assignment_epoch
 
 /// The decode task: answers in the order they came, so each partition's records queue in order.
 async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
-    let mut decoded = Vec::new();
+    let mut decoded = Chunk::default();
+    let mut headers = Vec::new();
     while let Some(job) = to_decode.recv().await {
         let mut failed = false;
         for (target, part) in &job.parts {
-            failed |= !accept(&inner, target, part, job.assignment_epoch, &mut decoded);
+            let scratch = (&mut decoded, &mut headers);
+            failed |= !accept(&inner, target, part, job.assignment_epoch, scratch);
         }
         inner.records.notify_waiters();
         if failed {
@@ -330,17 +333,18 @@ async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
 }
 
 /// Queues the partition's records if the partition is still ours at the asked position.
-/// `decoded` is the decode task's scratch space, empty between answers and kept so a large
-/// answer's records are not written into freshly faulted pages each time.
+/// `scratch` is the decode task's chunk (empty between answers, holding a spare chunk's room so
+/// a large answer's records are not written into freshly faulted pages each time) and a
+/// record's headers.
 fn accept(
     inner: &Inner,
     target: &Target,
     part: &PartitionData,
     assignment_epoch: u64,
-    decoded: &mut Vec<ConsumedRecord>,
+    (decoded, headers): (&mut Chunk, &mut Vec<RawHeader>),
 ) -> bool {
     let data = part.records.clone().unwrap_or_default();
-    let (next, bad, data_bytes) = decode_into(target, part, data, decoded);
+    let (next, bad) = decode_into(target, part, data, decoded, headers);
     let ok = match bad {
         Some(e) if next == target.offset => fail(inner, target, assignment_epoch, e),
         _ => {
@@ -348,7 +352,6 @@ fn accept(
                 next,
                 cut_short: bad.is_some(),
                 records: decoded,
-                data_bytes,
             };
             queue(inner, target, part, assignment_epoch, decoded)
         }
@@ -376,14 +379,15 @@ fn fail(inner: &Inner, target: &Target, assignment_epoch: u64, e: Error) -> bool
 }
 
 /// Decodes an answer's records into `out` up to the first bad batch; returns the position
-/// after the last good batch, the bad batch's error, and the bytes of the batches the records
-/// came from. A bad batch gives none of its records, so the position can stay on it.
+/// after the last good batch and the bad batch's error. A bad batch gives none of its
+/// records, so the position can stay on it.
 fn decode_into(
     target: &Target,
     part: &PartitionData,
     data: bytes::Bytes,
-    out: &mut Vec<ConsumedRecord>,
-) -> (i64, Option<Error>, usize) {
+    out: &mut Chunk,
+    headers: &mut Vec<RawHeader>,
+) -> (i64, Option<Error>) {
     // Transactions: skip records of aborted ones (read_committed brokers list them). Each
     // listed abort applies from its first offset up to its producer's next marker, once: the
     // same producer's later transactions in this answer may have committed.
@@ -397,12 +401,12 @@ fn decode_into(
     let mut aborted = aborted.into_iter().peekable();
     let mut aborting: HashSet<i64> = HashSet::new();
     let mut next = target.offset;
-    let mut data_bytes = 0;
-    let topic: Arc<str> = Arc::from(target.tp.0.as_str());
+    out.reset(Arc::from(target.tp.0.as_str()), target.tp.1);
+    headers.clear();
     for batch in Batches::new(data) {
-        let (head, records) = match batch {
+        let (head, mut records) = match batch {
             Ok(batch) => batch,
-            Err(e) => return (next, Some(e), data_bytes),
+            Err(e) => return (next, Some(e)),
         };
         while let Some((_, pid)) = aborted.next_if(|(first, _)| *first <= head.last_offset) {
             aborting.insert(pid);
@@ -410,35 +414,27 @@ fn decode_into(
         if head.control {
             aborting.remove(&head.producer_id);
         } else if !(head.transactional && aborting.contains(&head.producer_id)) {
-            let start = out.len();
-            data_bytes += records.body_len();
+            let mark = out.mark();
+            out.add_body(records.body().clone());
             out.reserve(records.capacity_hint());
-            for r in records {
+            while let Some(r) = records.next_raw(headers) {
                 let r = match r {
                     Ok(r) => r,
                     Err(e) => {
-                        out.truncate(start);
-                        return (next, Some(e), data_bytes);
+                        out.truncate(mark);
+                        return (next, Some(e));
                     }
                 };
                 // A batch may start before the asked offset (compressed batches come whole).
-                if r.offset < target.offset {
-                    continue;
+                if r.offset >= target.offset {
+                    out.push(&r, headers);
                 }
-                out.push(ConsumedRecord {
-                    topic: topic.clone(),
-                    partition: target.tp.1,
-                    offset: r.offset,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                    timestamp_ms: r.timestamp,
-                });
+                headers.clear();
             }
         }
         next = next.max(head.last_offset.saturating_add(1));
     }
-    (next, None, data_bytes)
+    (next, None)
 }
 
 /// One partition's decoded answer.
@@ -447,9 +443,7 @@ struct Decoded<'a> {
     next: i64,
     /// A bad batch follows (the position points past it only as a hint).
     cut_short: bool,
-    records: &'a mut Vec<ConsumedRecord>,
-    /// Bytes of the batches the records came from.
-    data_bytes: usize,
+    records: &'a mut Chunk,
 }
 
 /// Queues decoded records and moves the position to `next`, if the partition is still ours
@@ -465,7 +459,6 @@ fn queue(
         next,
         cut_short,
         records: decoded,
-        data_bytes,
     } = decoded;
     let mut st = inner.state.lock().unwrap();
     let Some(p) = asked(&mut st, target, assignment_epoch) else {
@@ -485,12 +478,12 @@ fn queue(
         p.high_watermark = Some(part.high_watermark);
     }
     if let Some(ts) = p.skip_before_ms {
-        decoded.retain(|r| r.timestamp_ms >= ts);
+        decoded.drop_older_than(ts);
         if !decoded.is_empty() {
             p.skip_before_ms = None;
         }
     }
-    st.queue_all(decoded, data_bytes);
+    st.queue_all(decoded);
     true
 }
 
@@ -498,6 +491,7 @@ fn queue(
 mod tests {
     use super::*;
     use crate::kafka::config::Compression;
+    use crate::kafka::consumer::ConsumedRecord;
     use crate::kafka::records::{encode_batch, restamp, OutRecord, Stamp};
     use bytes::Bytes;
     use kafka_protocol::messages::fetch_response::AbortedTransaction;
@@ -550,14 +544,91 @@ mod tests {
                 })
                 .collect(),
         ));
-        let mut out = Vec::new();
-        let (next, bad, _) = decode_into(&target, &part, Bytes::from(data), &mut out);
+        let mut out = Chunk::default();
+        let (next, bad) = decode_into(&target, &part, Bytes::from(data), &mut out, &mut vec![]);
         assert!(bad.is_none());
         let values = out
+            .run(usize::MAX)
             .iter()
-            .map(|r| String::from_utf8(r.value.as_ref().unwrap().to_vec()).unwrap())
+            .map(|r| String::from_utf8(r.value().unwrap().to_vec()).unwrap())
             .collect();
         (values, next)
+    }
+
+    #[test]
+    fn records_kept_as_positions_read_back_as_the_owned_decoder_gives_them() {
+        let recs: Vec<OutRecord> = (0..20)
+            .map(|i| OutRecord {
+                key: (i % 3 != 0).then(|| Bytes::from(format!("ключ-{i}"))),
+                value: (i % 5 != 0).then(|| Bytes::from(vec![i as u8; i * 3])),
+                headers: (0..i % 4)
+                    .map(|h| (format!("h{h}"), (h != 1).then(|| Bytes::from("з"))))
+                    .collect(),
+                timestamp: 1_700_000_000_000 + i as i64,
+            })
+            .collect();
+        let refs: Vec<&OutRecord> = recs.iter().collect();
+        let mut data = Vec::new();
+        for (base, codec) in [(0i64, Compression::None), (20, Compression::Lz4)] {
+            let mut b = encode_batch(&refs, codec).unwrap().to_vec();
+            b[..8].copy_from_slice(&base.to_be_bytes());
+            data.extend(b);
+        }
+        let data = Bytes::from(data);
+        let target = Target {
+            tp: ("t".into(), 4),
+            offset: 3,
+            epoch: 0,
+        };
+        let mut chunk = Chunk::default();
+        let part = PartitionData::default();
+        let (next, bad) = decode_into(&target, &part, data.clone(), &mut chunk, &mut vec![]);
+        assert_eq!((next, bad.is_none()), (40, true));
+        let got: Vec<ConsumedRecord> = chunk.run(usize::MAX).iter().map(|r| r.to_owned()).collect();
+        let want: Vec<ConsumedRecord> = crate::kafka::records::decode_batches(data)
+            .unwrap()
+            .into_iter()
+            .flat_map(|b| b.records)
+            .filter(|r| r.offset >= 3)
+            .map(|r| ConsumedRecord {
+                topic: "t".into(),
+                partition: 4,
+                offset: r.offset,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+                timestamp_ms: r.timestamp,
+            })
+            .collect();
+        assert_eq!(got.len(), 37);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_batch_bad_inside_gives_none_of_its_records() {
+        let good = batch(0, &["a", "b"], None, false);
+        let mut bad = batch(2, &["c", "d"], None, false);
+        // The header counts more records than the batch has; its CRC still holds.
+        bad[57..61].copy_from_slice(&3i32.to_be_bytes());
+        let crc = crc32c::crc32c(&bad[21..]);
+        bad[17..21].copy_from_slice(&crc.to_be_bytes());
+        let target = Target {
+            tp: ("t".into(), 0),
+            offset: 0,
+            epoch: 0,
+        };
+        let mut chunk = Chunk::default();
+        let data = Bytes::from([good, bad].concat());
+        let part = PartitionData::default();
+        let (next, error) = decode_into(&target, &part, data, &mut chunk, &mut vec![]);
+        assert_eq!((next, error.is_some()), (2, true));
+        let offsets: Vec<i64> = chunk.run(usize::MAX).iter().map(|r| r.offset()).collect();
+        assert_eq!(offsets, [0, 1]);
+        let one_batch = chunk.bytes();
+        chunk.reset("t".into(), 0);
+        let data = Bytes::from(batch(0, &["a", "b"], None, false));
+        decode_into(&target, &part, data, &mut chunk, &mut vec![]);
+        assert_eq!(chunk.bytes(), one_batch, "the bad batch's body is not held");
     }
 
     #[test]

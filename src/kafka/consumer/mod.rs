@@ -2,6 +2,7 @@
 //! protocol. Two background tasks run per consumer: membership (`group`) and fetching (`fetcher`).
 
 mod assignor;
+mod chunk;
 mod fetcher;
 mod group;
 mod offsets;
@@ -16,6 +17,9 @@ use tokio::sync::Notify;
 
 use super::cluster::Cluster;
 use super::error::{Error, Result};
+#[cfg(test)]
+pub use chunk::chunk_of;
+pub use chunk::{RecordRef, Run};
 pub use state::ConsumedRecord;
 use state::{Phase, State, Tp};
 
@@ -118,7 +122,7 @@ impl Consumer {
     /// instead of moving them out: for callers that only turn them into something else.
     /// `read` runs under the consumer's lock, so it must not call back into the consumer.
     /// Returns how many records were handed out.
-    pub fn read_now(&self, max: usize, read: impl FnMut(&[ConsumedRecord])) -> Result<usize> {
+    pub fn read_now(&self, max: usize, read: impl FnMut(Run<'_>)) -> Result<usize> {
         let mut n = 0;
         self.take_now(|st| n = st.read_into(max, read))?;
         Ok(n)
@@ -166,7 +170,7 @@ impl Consumer {
         &self,
         max: usize,
         timeout: Duration,
-        mut read: impl FnMut(&[ConsumedRecord]),
+        mut read: impl FnMut(Run<'_>),
     ) -> Result<usize> {
         let mut n = 0;
         self.wait_for_records(timeout, || {
@@ -268,11 +272,7 @@ impl Consumer {
             .iter()
             .map(|((t, p), s)| {
                 // The next record the application gets: the first queued one, else the fetch position.
-                let queued = st
-                    .queue
-                    .iter()
-                    .find(|r| *r.topic == **t && r.partition == *p)
-                    .map(|r| r.offset);
+                let queued = st.queue.first_offset(t, *p);
                 let position = queued.or(s.fetch);
                 PartitionState {
                     topic: t.clone(),

@@ -7,13 +7,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::chunk::{Chunk, Run};
 use super::queue::RecordQueue;
 use crate::kafka::error::Error;
 
 pub type Tp = (String, i32);
 
 /// A record handed to the application.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConsumedRecord {
     /// Shared by the records of one fetched partition: no allocation per record.
     pub topic: Arc<str>,
@@ -145,10 +146,9 @@ impl State {
         }
     }
 
-    /// Queues one partition's `records`, decoded from `data_bytes` of batches, after those
-    /// already queued, leaving `records` empty.
-    pub fn queue_all(&mut self, records: &mut Vec<ConsumedRecord>, data_bytes: usize) {
-        self.queue.push(records, data_bytes);
+    /// Queues one partition's records after those already queued, leaving `chunk` empty.
+    pub fn queue_all(&mut self, chunk: &mut Chunk) {
+        self.queue.push(chunk);
     }
 
     /// Hands out the next record and remembers its position for Commit.
@@ -175,9 +175,11 @@ impl State {
 
     /// Shows up to `max` records to `read`, a run of them at a time, in place; they are
     /// dropped after each run. Returns how many were handed out.
-    pub fn read_into(&mut self, max: usize, mut read: impl FnMut(&[ConsumedRecord])) -> usize {
+    pub fn read_into(&mut self, max: usize, mut read: impl FnMut(Run<'_>)) -> usize {
         self.take_runs(max, |queue, n| {
-            read(queue.front_run(n));
+            if let Some(run) = queue.front_run(n) {
+                read(run);
+            }
             queue.drop_front(n);
         })
     }
@@ -189,10 +191,13 @@ impl State {
         let wanted = max.min(self.before_error());
         let mut left = wanted;
         while left > 0 {
-            let run = self.queue.front_run(left);
-            let Some(last) = run.last() else { break };
-            let (topic, partition, offset) = (Arc::clone(&last.topic), last.partition, last.offset);
-            let n = run.len();
+            let Some(run) = self.queue.front_run(left) else {
+                break;
+            };
+            let Some(offset) = run.last_offset() else {
+                break;
+            };
+            let (topic, partition, n) = (Arc::clone(run.topic()), run.partition(), run.len());
             take(&mut self.queue, n);
             delivered(
                 &mut self.assigned,
@@ -257,13 +262,14 @@ mod tests {
     use super::*;
 
     use super::test_record as rec;
+    use crate::kafka::consumer::chunk::chunk_of;
 
     #[test]
     fn revoked_partitions_lose_queued_records_and_commits_follow_delivery() {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
         for (p, o) in [(0, 5), (1, 7), (0, 6)] {
-            s.queue_all(&mut vec![rec("t", p, o)], 1);
+            s.queue_all(&mut chunk_of(&[rec("t", p, o)]));
         }
         assert_eq!(s.take().unwrap().offset, 5);
         assert_eq!(s.uncommitted(), [(("t".to_string(), 0), 6)]);
@@ -282,7 +288,7 @@ mod tests {
     fn an_error_comes_after_the_records_queued_before_it() {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
-        let queue = |s: &mut State, p, o| s.queue_all(&mut vec![rec("t", p, o)], 1);
+        let queue = |s: &mut State, p, o| s.queue_all(&mut chunk_of(&[rec("t", p, o)]));
         for o in 0..3 {
             queue(&mut s, 1, o);
         }
@@ -314,7 +320,7 @@ mod tests {
             ("u", 0, 2),
             ("t", 0, 7),
         ] {
-            s.queue_all(&mut vec![rec(t, p, o)], 1);
+            s.queue_all(&mut chunk_of(&[rec(t, p, o)]));
         }
         let mut out = Vec::new();
         s.take_into(4, &mut out);
@@ -342,12 +348,16 @@ mod tests {
     fn read_into_shows_runs_across_chunks_and_notes_each_partition_delivered() {
         let mut s = State::new();
         s.set_assignment(vec![("t".into(), 0), ("t".into(), 1)]);
-        s.queue_all(&mut (0..3).map(|o| rec("t", 0, o)).collect(), 1);
-        s.queue_all(&mut (7..9).map(|o| rec("t", 1, o)).collect(), 1);
-        s.queue_all(&mut vec![rec("t", 0, 3)], 1);
+        s.queue_all(&mut chunk_of(
+            &(0..3).map(|o| rec("t", 0, o)).collect::<Vec<_>>(),
+        ));
+        s.queue_all(&mut chunk_of(
+            &(7..9).map(|o| rec("t", 1, o)).collect::<Vec<_>>(),
+        ));
+        s.queue_all(&mut chunk_of(&[rec("t", 0, 3)]));
         let mut runs = Vec::new();
         let n = s.read_into(4, |run| {
-            runs.push(run.iter().map(|r| r.offset).collect::<Vec<_>>())
+            runs.push(run.iter().map(|r| r.offset()).collect::<Vec<_>>())
         });
         assert_eq!(n, 4);
         assert_eq!(runs, [vec![0, 1, 2], vec![7]]);

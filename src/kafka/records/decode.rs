@@ -1,6 +1,8 @@
 //! Decoding record batches from Fetch responses: every codec, CRC checked, a partial trailing
 //! batch (the broker cuts at the byte limit) ignored.
 
+use std::ops::Range;
+
 use bytes::{Buf, Bytes};
 
 use super::compression::decompress;
@@ -104,19 +106,31 @@ pub struct Records {
     append_ts: Option<i64>,
 }
 
+/// Owned records (tests and tools); the consumer reads positions with `next_raw`.
 impl Iterator for Records {
     type Item = Result<InRecord>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        let next = self.record();
-        if next.is_err() {
-            self.left = 0;
-        }
-        Some(next)
+        let mut headers = Vec::new();
+        let raw = match self.next_raw(&mut headers)? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let body = &self.body;
+        let field = |r: Option<Range<usize>>| r.map(|r| body.slice(r));
+        Some(Ok(InRecord {
+            offset: raw.offset,
+            timestamp: raw.timestamp,
+            key: field(raw.key),
+            value: field(raw.value),
+            headers: headers
+                .into_iter()
+                .map(|h| {
+                    let name = String::from_utf8_lossy(&body[h.name]).into_owned();
+                    (name, field(h.value))
+                })
+                .collect(),
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -125,56 +139,96 @@ impl Iterator for Records {
 }
 
 impl Records {
-    /// Bytes of the batch's records (decompressed): what its records keep allocated.
-    pub fn body_len(&self) -> usize {
-        self.body.len()
-    }
-
     /// Room to reserve for the records still to read: the header's count, but no more than
     /// the bytes can hold, so a bogus count cannot make a caller allocate gigabytes.
     pub fn capacity_hint(&self) -> usize {
         self.left.min((self.body.len() - self.at) / MIN_RECORD)
     }
 
-    /// Parses on a plain slice; only keys and values (of records and headers) share the
-    /// answer's buffer: each shared piece is an atomic count the Poll thread later decrements
-    /// on another core.
-    fn record(&mut self) -> Result<InRecord> {
-        let mut rest = &self.body[self.at..];
+    /// The batch's records' bytes (decompressed), which `next_raw`'s positions point into.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The next record as positions in `body()`, its headers appended to `headers`: the
+    /// consumer keeps positions rather than a shared `Bytes` per field, as each of those is an
+    /// atomic count taken on the fetch thread and dropped on the Poll thread.
+    pub fn next_raw(&mut self, headers: &mut Vec<RawHeader>) -> Option<Result<RawRecord>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let start = headers.len();
+        let next = self.record(headers);
+        if next.is_err() {
+            self.left = 0;
+            headers.truncate(start);
+        }
+        Some(next)
+    }
+
+    /// Parses on a plain slice; fields are returned as positions in the body.
+    fn record(&mut self, headers: &mut Vec<RawHeader>) -> Result<RawRecord> {
+        let body = &self.body[..];
+        let mut rest = &body[self.at..];
         let len = get_varint(&mut rest).ok_or_else(|| bad("record length"))?;
         if len < 0 || rest.len() < len as usize {
             return Err(bad("record past the end"));
         }
         let (mut r, after) = rest.split_at(len as usize);
-        self.at = self.body.len() - after.len();
+        self.at = body.len() - after.len();
         if r.is_empty() {
             return Err(bad("empty record"));
         }
         r = &r[1..]; // attributes
         let ts_delta = get_varint(&mut r).ok_or_else(|| bad("timestamp"))?;
         let offset_delta = get_varint(&mut r).ok_or_else(|| bad("offset"))?;
-        let key = get_field(&mut r)?.map(|k| self.body.slice_ref(k));
-        let value = get_field(&mut r)?.map(|v| self.body.slice_ref(v));
+        let key = get_span(&mut r, body)?;
+        let value = get_span(&mut r, body)?;
         let n_headers = get_varint(&mut r)
             .ok_or_else(|| bad("header count"))?
             .max(0) as usize;
-        let mut headers = Vec::with_capacity(n_headers.min(r.len()));
+        headers.reserve(n_headers.min(r.len()));
         for _ in 0..n_headers {
-            let name = get_field(&mut r)?.ok_or_else(|| bad("null header name"))?;
-            let name = std::str::from_utf8(name).map_err(|_| bad("header name is not UTF-8"))?;
-            let value = get_field(&mut r)?.map(|v| self.body.slice_ref(v));
-            headers.push((name.to_owned(), value));
+            let name = get_span(&mut r, body)?.ok_or_else(|| bad("null header name"))?;
+            std::str::from_utf8(&body[name.clone()])
+                .map_err(|_| bad("header name is not UTF-8"))?;
+            let value = get_span(&mut r, body)?;
+            headers.push(RawHeader { name, value });
         }
-        Ok(InRecord {
+        Ok(RawRecord {
             offset: self.base_offset.wrapping_add(offset_delta),
             timestamp: self
                 .append_ts
                 .unwrap_or(self.base_ts.wrapping_add(ts_delta)),
             key,
             value,
-            headers,
         })
     }
+}
+
+/// A record's fields as positions in its batch's body (`Records::body`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Range<usize>>,
+    pub value: Option<Range<usize>>,
+}
+
+/// A header as positions in its batch's body; the name was checked to be UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawHeader {
+    pub name: Range<usize>,
+    pub value: Option<Range<usize>>,
+}
+
+/// A length-prefixed field from the front of `r` (a part of `body`), as its position in `body`.
+fn get_span(r: &mut &[u8], body: &[u8]) -> Result<Option<Range<usize>>> {
+    Ok(get_field(r)?.map(|f| {
+        let start = f.as_ptr() as usize - body.as_ptr() as usize;
+        start..start + f.len()
+    }))
 }
 
 /// Where the first batch of `data` ends, read from its header: the framing rules shared by
@@ -241,6 +295,10 @@ fn next_batch(data: &mut Bytes) -> Result<Option<(BatchHead, Records)>> {
     } else {
         Bytes::from(decompress(codec, &b)?)
     };
+    // The consumer keeps positions in a body as u32.
+    if u32::try_from(body.len()).is_err() {
+        return Err(bad("over 4 GB decompressed"));
+    }
     let head = BatchHead {
         base_offset,
         last_offset: base_offset.wrapping_add(last_offset_delta as i64),

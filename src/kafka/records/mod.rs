@@ -6,7 +6,9 @@ mod decode;
 mod encode;
 mod varint;
 
-pub use decode::{decode_batches, next_offset, Batch, BatchHead, Batches, InRecord, Records};
+pub use decode::{
+    decode_batches, next_offset, Batch, BatchHead, Batches, InRecord, RawHeader, RawRecord, Records,
+};
 pub use encode::{
     encode_batch, record_size, restamp, BatchBuilder, OutRecord, RecordView, Stamp, BATCH_OVERHEAD,
 };
