@@ -42,15 +42,17 @@ ADDIN_ONLY = {"boundary", "rss-idle", "rss-soak"}
 
 def matrix(quick):
     """(scenario, size, partitions, count) in the order they run."""
-    # Long enough that a consume cell's window is a few hundred ms, not tens: shorter windows
-    # swung ratios by a third between runs on a shared 2-core machine.
+    # Consume cells read 4 times as many messages as produce cells write, so their window is a
+    # few hundred ms, not tens: shorter windows swung ratios by a third between runs on a
+    # shared 2-core machine. (Produce cells write a topic per contender and run, which the
+    # in-memory broker keeps: larger counts there would cost gigabytes.)
     big = 20_000 if quick else 500_000
     out = []
     for size in (100, 1024):
         n = big if size == 100 else big // 4
         for parts in (1, 6):
             out += [("produce-async", size, parts, n), ("produce-batch", size, parts, n),
-                    ("consume-poll", size, parts, n), ("consume-batch", size, parts, n)]
+                    ("consume-poll", size, parts, 4 * n), ("consume-batch", size, parts, 4 * n)]
     out += [("produce-sync", 100, 1, 300 if quick else 2000),
             ("produce-sync", 1024, 1, 300 if quick else 2000),
             ("e2e", 100, 1, 300 if quick else 2000),
@@ -237,11 +239,11 @@ NOTES = """## Reading the table
   group join is left out. The emulator reads the topic dry in one loop inside the host and does
   not count records there (it checks afterwards that the positions reached the partitions'
   ends), so no host work is taken out of the time while kafka1c's fetcher runs on.
-- 100 B cells move 500,000 messages and 1 KB cells 125,000, so a consume window lasts a few
-  hundred ms. With 200,000 and 50,000 (tables before 2026-11-27 14:15) a window was 30-90 ms:
-  what the first Fetch answers had already queued when the clock started weighed heavily, and
-  ratios moved by a third between runs. The longer windows show the broker's steady rate and
-  lower the 6-partition consume numbers of every client, kafka1c's most.
+- Produce cells move 500,000 messages of 100 B and 125,000 of 1 KB; consume cells read 4 times
+  as many (2,000,000 and 500,000), so a consume window lasts a few hundred ms at the rates
+  reached now. With shorter windows (tables before 2026-11-27 18:00: 500,000 and 125,000, and
+  before 14:15 fewer still) a window was 30-200 ms: what the first Fetch answers had already
+  queued when the clock started weighed heavily, and ratios moved by a third between runs.
 - Repeats run in rounds (every contender once per round) and the best run of each is kept.
 - The consumer keeps one Fetch in flight per broker and sends the next one as soon as the batch
   headers of an answer give the position, while another task decodes the records. On Tansu a
