@@ -58,7 +58,7 @@ def matrix(quick):
             ("e2e", 100, 1, 300 if quick else 2000),
             ("boundary", 0, 1, 100_000 if quick else 1_000_000),
             ("rss-idle", 0, 1, 100),
-            ("rss-soak", 100, 1, 200_000 if quick else 1_000_000)]
+            ("rss-soak", 100, 1, 400_000 if quick else 2_000_000)]
     return out
 
 
@@ -341,8 +341,10 @@ def targets(rows):
         r = results.get("kafka1c (Native API)", {})
         if "rss_slope_kb_per_100k" in r:
             slope = r["rss_slope_kb_per_100k"]
-            # Under 1 MB per 100k messages over the second half counts as no growth trend.
-            lines.append(f"- RSS over {r['count']:,} messages: {slope:+.0f} KB per 100k in the second half "
+            # The first half warms up (allocator arenas, spare buffers: a few MB, in steps);
+            # under 1 MB per 100k messages over the second half counts as no growth trend.
+            lines.append(f"- RSS over the last {r['count'] // 2:,} of {r['count']:,} messages: "
+                         f"{slope:+.0f} KB per 100k "
                          f"(target: no growth trend) — {'met' if slope < 1024 else 'MISSED'}")
     return "\n".join(lines)
 

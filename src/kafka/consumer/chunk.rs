@@ -23,7 +23,7 @@ impl Span {
         len: u32::MAX,
     };
 
-    /// Bodies are at most u32::MAX bytes (the decoder refuses larger ones).
+    /// Bodies are shorter than u32::MAX bytes (the decoder refuses longer ones).
     fn of(r: Option<Range<usize>>) -> Span {
         r.map_or(Span::NULL, |r| Span {
             start: r.start as u32,
@@ -55,6 +55,7 @@ struct HeaderSlot {
     value: Span,
 }
 
+/// One partition's records from one answer, with the batches they lie in.
 #[derive(Debug)]
 pub struct Chunk {
     topic: Arc<str>,

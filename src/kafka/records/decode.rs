@@ -295,8 +295,8 @@ fn next_batch(data: &mut Bytes) -> Result<Option<(BatchHead, Records)>> {
     } else {
         Bytes::from(decompress(codec, &b)?)
     };
-    // The consumer keeps positions in a body as u32.
-    if u32::try_from(body.len()).is_err() {
+    // The consumer keeps positions in a body as u32 (u32::MAX marks a null field).
+    if body.len() >= u32::MAX as usize {
         return Err(bad("over 4 GB decompressed"));
     }
     let head = BatchHead {
