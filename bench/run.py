@@ -67,7 +67,17 @@ class Broker:
         self.kind = kind
         args = [PY, f"{ROOT}/tests/support/brokers.py"] + (["mock", "1"] if kind == "mock" else ["tansu"])
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.bootstrap = json.loads(self.proc.stdout.readline())["bootstrap"]
+        first = json.loads(self.proc.stdout.readline())
+        self.bootstrap, self.pid = first["bootstrap"], first.get("pid")
+
+    def cpu_secs(self):
+        """CPU time the broker has used so far (user + system), or None."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, TypeError):
+            return None
 
     def create_topic(self, topic, partitions):
         if self.kind == "mock":
@@ -108,11 +118,12 @@ def run_contender(name, broker, scenario, topic, size, count):
         # Neither test broker answers a waiting Fetch early when data arrives, so end-to-end
         # latency would only show the fetch wait; every contender uses the same short one.
         env["BENCH_FETCH_WAIT_MS"] = "10"
-    started = time.time()
+    started, broker_cpu = time.time(), broker.cpu_secs()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     except subprocess.TimeoutExpired:
         return {"error": "timed out"}
+    after = broker.cpu_secs()
     if p.returncode == 3:
         return {"unsupported": True}
     lines = [ln for ln in p.stdout.splitlines() if ln.strip().startswith("{")]
@@ -121,6 +132,9 @@ def run_contender(name, broker, scenario, topic, size, count):
         return {"error": f"exit {p.returncode}: {tail[:200]}"}
     r = json.loads(lines[-1])
     r["wall"] = time.time() - started
+    if broker_cpu is not None and after is not None:
+        # The whole run's, group join included: an upper bound for the timed window's.
+        r["broker_cpu_s"] = after - broker_cpu
     return r
 
 
@@ -155,7 +169,11 @@ def metric(scenario, r, size):
             f"{r['rss_slope_kb_per_100k']:+.0f} KB per 100k msgs (second half); samples MB: " + \
             " ".join(f"{s / 1024:.0f}" for s in samples)
     rate = r["count"] / r["secs"] if r["secs"] else 0
-    return rate, True, f"{rate:,.0f} msg/s, {rate * size / 1e6:.1f} MB/s"
+    text = f"{rate:,.0f} msg/s, {rate * size / 1e6:.1f} MB/s"
+    if scenario.startswith("consume") and r.get("broker_cpu_s") is not None:
+        # Near the window: the broker was busy all along, so it set the pace.
+        text += f"; broker CPU {r['broker_cpu_s']:.2f} s in a {r['secs']:.2f} s window"
+    return rate, True, text
 
 
 def ratio(value, base, higher):
@@ -259,6 +277,10 @@ NOTES = """## Reading the table
   before 14:15 fewer still) a window was 30-200 ms: what the first Fetch answers had already
   queued when the clock started weighed heavily, and ratios moved by a third between runs.
 - Repeats run in rounds (every contender once per round) and the best run of each is kept.
+- Consume cells show the broker's CPU time over the contender's whole run (group join and the
+  first Fetch included, so a little more than the window's). Where it comes close to the
+  window, the broker was busy throughout and set the pace for that client: every client here
+  keeps one Fetch in flight per broker, so it cannot read faster than the broker answers.
 - The consumer keeps one Fetch in flight per broker and sends the next one as soon as the batch
   headers of an answer give the position, while another task decodes the records. On Tansu a
   Fetch returns a few MB after several ms, so 1 KB cells are bound by the broker for every

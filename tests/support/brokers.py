@@ -243,7 +243,10 @@ def main():
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind, "ca": getattr(broker, "ca", None)}), flush=True)
+    # The broker's process (the mock runs in this one), so benchmarks can read its CPU time.
+    pid = broker.proc.pid if kind == "tansu" else os.getpid()
+    print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind, "ca": getattr(broker, "ca", None),
+                      "pid": pid}), flush=True)
     for line in sys.stdin:
         line = line.strip()
         if not line:
