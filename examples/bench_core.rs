@@ -267,11 +267,13 @@ async fn consume(a: &Args, max: Option<usize>) -> Outcome {
                         1
                     })
                 }),
-                // Read where they lie, as PollBatch does (poll_batch would copy each out).
+                // Read where they lie, as PollBatch does (poll_batch would copy each out),
+                // checking each value is text as PollBatch does.
                 Some(_) => {
                     let read = |run: Run<'_>| {
                         run.iter().for_each(|r| {
-                            black_box(r.value().map_or(0, <[u8]>::len));
+                            let text = std::str::from_utf8(r.value().unwrap_or_default());
+                            black_box(text.map_or(0, str::len));
                         })
                     };
                     consumer.read_batch(n, POLL, read).await

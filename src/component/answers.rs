@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::json::{to_text, JsonBytes};
 use crate::boundary::{units, WideOut, WideText};
-use crate::kafka::consumer::{RecordRef, Run};
+use crate::kafka::consumer::{QueuedRecord, Run};
 use crate::kafka::{FlushOutcome, Reports};
 
 /// PollBatch's answer: `[{"topic","partition","offset","key","value","headers","timestamp"}]`,
@@ -93,7 +93,7 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// `[[name, value], ...]`, values as `push_json_bytes` writes them.
-fn push_json_headers(out: &mut String, r: RecordRef<'_>) {
+fn push_json_headers(out: &mut String, r: QueuedRecord<'_>) {
     out.push('[');
     for (i, (name, value)) in r.headers().enumerate() {
         out.push_str(if i == 0 { "[" } else { ",[" });

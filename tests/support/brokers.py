@@ -244,7 +244,7 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     # The broker's process (the mock runs in this one), so benchmarks can read its CPU time.
-    pid = broker.proc.pid if kind == "tansu" else os.getpid()
+    pid = broker.proc.pid if kind == "tansu" else os.getpid() if kind == "mock" else None
     print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind, "ca": getattr(broker, "ca", None),
                       "pid": pid}), flush=True)
     for line in sys.stdin:

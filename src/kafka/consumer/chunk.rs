@@ -41,6 +41,7 @@ impl Span {
 struct Slot {
     offset: i64,
     timestamp_ms: i64,
+    /// Its batch: an index into `Chunk::bodies`.
     body: u32,
     key: Span,
     value: Span,
@@ -182,14 +183,11 @@ impl Chunk {
         self.body_bytes = mark.body_bytes;
     }
 
-    /// Drops the records written before `ts` (after a Seek by time).
+    /// Drops the records written before `ts` (after a Seek by time), before the chunk is
+    /// queued. Their batches stay until the chunk goes (they are counted in `bytes`).
     pub fn drop_older_than(&mut self, ts: i64) {
-        let read = self.read;
-        let mut i = 0;
-        self.slots.retain(|s| {
-            i += 1;
-            i <= read || s.timestamp_ms >= ts
-        });
+        debug_assert_eq!(self.read, 0, "only a chunk not yet queued");
+        self.slots.retain(|s| s.timestamp_ms >= ts);
     }
 
     /// Up to `max` records not yet handed out.
@@ -203,7 +201,7 @@ impl Chunk {
 
     /// Hands out the next record as an owned one.
     pub fn pop_front(&mut self) -> Option<ConsumedRecord> {
-        let r = self.run(1).iter().next()?.to_owned();
+        let r = self.run(1).iter().next()?.to_consumed();
         self.read += 1;
         Some(r)
     }
@@ -225,6 +223,13 @@ pub struct Mark {
     slots: usize,
     headers: usize,
     body_bytes: usize,
+}
+
+impl Mark {
+    /// No record was added between the two marks.
+    pub fn same_records(&self, other: &Mark) -> bool {
+        self.slots == other.slots
+    }
 }
 
 /// Records of one chunk, one partition, that lie together.
@@ -255,20 +260,22 @@ impl<'a> Run<'a> {
         self.slots.last().map(|s| s.offset)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = RecordRef<'a>> + 'a {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = QueuedRecord<'a>> + 'a {
         let chunk = self.chunk;
-        self.slots.iter().map(move |slot| RecordRef { chunk, slot })
+        self.slots
+            .iter()
+            .map(move |slot| QueuedRecord { chunk, slot })
     }
 }
 
 /// A queued record, read where it lies.
 #[derive(Clone, Copy)]
-pub struct RecordRef<'a> {
+pub struct QueuedRecord<'a> {
     chunk: &'a Chunk,
     slot: &'a Slot,
 }
 
-impl<'a> RecordRef<'a> {
+impl<'a> QueuedRecord<'a> {
     pub fn topic(&self) -> &'a str {
         &self.chunk.topic
     }
@@ -320,7 +327,7 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The record as an owned one, sharing the batch's bytes.
-    pub fn to_owned(&self) -> ConsumedRecord {
+    pub fn to_consumed(&self) -> ConsumedRecord {
         let body = self.body();
         let field = |span: Span| span.range().map(|r| body.slice(r));
         ConsumedRecord {
@@ -427,7 +434,7 @@ mod tests {
                 .map(|(n, v)| (n.as_str(), v.as_deref()))
                 .collect();
             assert_eq!(headers, wanted);
-            assert_eq!(r.to_owned(), *want);
+            assert_eq!(r.to_consumed(), *want);
         }
         assert_eq!(chunk.run(2).len(), 2);
         chunk.advance(1);
@@ -441,15 +448,15 @@ mod tests {
     }
 
     #[test]
-    fn dropping_older_records_keeps_those_handed_out_and_newer_ones() {
+    fn dropping_older_records_keeps_the_newer_ones_and_the_bytes_count() {
         let mut chunk = chunk_of(
             &(0..5)
                 .map(|o| record(o, None, Some("v")))
                 .collect::<Vec<_>>(),
         );
-        chunk.advance(1);
         chunk.drop_older_than(103);
         let left: Vec<i64> = chunk.run(10).iter().map(|r| r.offset()).collect();
         assert_eq!(left, [3, 4]);
+        assert_eq!(chunk.len(), 2);
     }
 }

@@ -325,6 +325,9 @@ async fn decode(inner: Arc<Inner>, mut to_decode: mpsc::Receiver<Fetched>) {
             failed |= !accept(&inner, target, part, job.assignment_epoch, scratch);
         }
         inner.records.notify_waiters();
+        if headers.capacity() > 4096 {
+            headers = Vec::new(); // a record with many headers should not keep its room
+        }
         if failed {
             // A batch that cannot be decoded comes back on every Fetch: do not spin on it.
             tokio::time::sleep(backoff(&inner.cluster.config)).await;
@@ -430,6 +433,11 @@ fn decode_into(
                     out.push(&r, headers);
                 }
                 headers.clear();
+            }
+            if out.mark().same_records(&mark) {
+                // None of its records is handed out (it lies before the asked offset): do not
+                // hold its bytes.
+                out.truncate(mark);
             }
         }
         next = next.max(head.last_offset.saturating_add(1));
@@ -569,12 +577,13 @@ mod tests {
             .collect();
         let refs: Vec<&OutRecord> = recs.iter().collect();
         let mut data = Vec::new();
-        for (base, codec) in [(0i64, Compression::None), (20, Compression::Lz4)] {
+        for (base, codec) in [(0i64, Compression::Lz4), (20, Compression::None)] {
             let mut b = encode_batch(&refs, codec).unwrap().to_vec();
             b[..8].copy_from_slice(&base.to_be_bytes());
             data.extend(b);
         }
         let data = Bytes::from(data);
+        let first_len = encode_batch(&refs, Compression::Lz4).unwrap().len();
         let target = Target {
             tp: ("t".into(), 4),
             offset: 3,
@@ -584,24 +593,45 @@ mod tests {
         let part = PartitionData::default();
         let (next, bad) = decode_into(&target, &part, data.clone(), &mut chunk, &mut vec![]);
         assert_eq!((next, bad.is_none()), (40, true));
-        let got: Vec<ConsumedRecord> = chunk.run(usize::MAX).iter().map(|r| r.to_owned()).collect();
-        let want: Vec<ConsumedRecord> = crate::kafka::records::decode_batches(data)
-            .unwrap()
-            .into_iter()
-            .flat_map(|b| b.records)
-            .filter(|r| r.offset >= 3)
-            .map(|r| ConsumedRecord {
+        let got: Vec<ConsumedRecord> = chunk
+            .run(usize::MAX)
+            .iter()
+            .map(|r| r.to_consumed())
+            .collect();
+        // What was encoded: both batches, from offset 3 on.
+        let want: Vec<ConsumedRecord> = recs
+            .iter()
+            .chain(&recs)
+            .enumerate()
+            .skip(3)
+            .map(|(offset, r)| ConsumedRecord {
                 topic: "t".into(),
                 partition: 4,
-                offset: r.offset,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
+                offset: offset as i64,
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: r.headers.clone(),
                 timestamp_ms: r.timestamp,
             })
             .collect();
         assert_eq!(got.len(), 37);
         assert_eq!(got, want);
+
+        // A batch wholly before the asked offset gives no records and is not held.
+        let from_second = Target {
+            offset: 20,
+            ..target
+        };
+        decode_into(&from_second, &part, data.clone(), &mut chunk, &mut vec![]);
+        let second_only = chunk.bytes();
+        decode_into(
+            &from_second,
+            &part,
+            data.slice(first_len..),
+            &mut chunk,
+            &mut vec![],
+        );
+        assert_eq!((chunk.len(), chunk.bytes()), (20, second_only));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::cluster::Cluster;
 use super::error::{Error, Result};
 #[cfg(test)]
 pub use chunk::chunk_of;
-pub use chunk::{RecordRef, Run};
+pub use chunk::{QueuedRecord, Run};
 pub use state::ConsumedRecord;
 use state::{Phase, State, Tp};
 

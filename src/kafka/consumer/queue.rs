@@ -64,7 +64,7 @@ impl RecordQueue {
     /// Moves the first `n` records, which `front_run` showed, to the end of `out`.
     pub fn move_front(&mut self, n: usize, out: &mut Vec<ConsumedRecord>) {
         if let Some(run) = self.front_run(n) {
-            out.extend(run.iter().map(|r| r.to_owned()));
+            out.extend(run.iter().map(|r| r.to_consumed()));
         }
         self.drop_front(n);
     }
@@ -99,7 +99,7 @@ impl RecordQueue {
 
     /// In the order Poll hands them out.
     #[cfg(test)]
-    pub fn iter(&self) -> impl Iterator<Item = super::chunk::RecordRef<'_>> {
+    pub fn iter(&self) -> impl Iterator<Item = super::chunk::QueuedRecord<'_>> {
         self.chunks.iter().flat_map(|c| c.run(usize::MAX).iter())
     }
 

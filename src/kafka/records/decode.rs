@@ -188,7 +188,7 @@ impl Records {
         let n_headers = get_varint(&mut r)
             .ok_or_else(|| bad("header count"))?
             .max(0) as usize;
-        headers.reserve(n_headers.min(r.len()));
+        headers.reserve(n_headers.min(r.len() / 2)); // a header takes at least 2 bytes
         for _ in 0..n_headers {
             let name = get_span(&mut r, body)?.ok_or_else(|| bad("null header name"))?;
             std::str::from_utf8(&body[name.clone()])
