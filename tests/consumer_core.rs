@@ -423,3 +423,43 @@ fn survives_coordinator_errors_and_outage() {
     }
     runtime::block_on(m.close()).unwrap();
 }
+
+/// With fetch.max.bytes reached by the first partition of every Fetch, the others still get
+/// their turn: each Fetch starts at another partition.
+#[test]
+fn a_full_answer_does_not_starve_the_partitions_after_the_first() {
+    for b in [Broker::mock(1), Broker::tansu()] {
+        let p = client(&b, json!({"linger.ms": 0}));
+        let topic = support::unique("turns");
+        b.create_topic(&topic, 3, |t, n| {
+            runtime::block_on(p.create_topic(t, n, 1, &[])).unwrap()
+        });
+        // One batch per record, so an answer can stop after any of them.
+        for i in 0..300 {
+            let record = Record {
+                topic: topic.clone(),
+                partition: Some(i % 3),
+                value: Some(Bytes::from(vec![b'v'; 600])),
+                ..Default::default()
+            };
+            runtime::block_on(p.produce(record)).unwrap();
+        }
+        let limits = json!({"fetch.max.bytes": 1024, "max.partition.fetch.bytes": 1024});
+        let c = client(&b, limits);
+        let m = subscribe(&c, &topic, &support::unique("g"));
+        let started = Instant::now();
+        let mut first = Vec::new();
+        while first.len() < 60 && started.elapsed() < Duration::from_secs(60) {
+            let polled = runtime::block_on(m.poll_batch(60, Duration::from_millis(200))).unwrap();
+            first.extend(polled.iter().map(|r| r.partition));
+        }
+        let seen: BTreeSet<i32> = first.iter().take(60).copied().collect();
+        assert_eq!(
+            seen.len(),
+            3,
+            "{}: the first 60 records came from {seen:?}",
+            b.kind
+        );
+        runtime::block_on(m.close()).unwrap();
+    }
+}

@@ -69,6 +69,7 @@ pub async fn run(inner: Arc<Inner>) {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut busy: HashMap<Id, Busy> = HashMap::new();
     let mut paused = false;
+    let mut turn = 0usize;
     loop {
         let wake = inner.fetch_wake.notified();
         tokio::pin!(wake);
@@ -126,7 +127,12 @@ pub async fn run(inner: Arc<Inner>) {
                 },
             );
         }
-        for (leader, targets) in by_leader {
+        for (leader, mut targets) in by_leader {
+            // A broker fills an answer partition by partition up to fetch.max.bytes: starting
+            // each Fetch at the next partition keeps the first ones from starving the rest.
+            turn = turn.wrapping_add(1);
+            let n = targets.len();
+            targets.rotate_left(turn % n);
             let tps = targets.iter().map(|t| t.tp.clone()).collect();
             let (inner, decoded) = (inner.clone(), decoded.clone());
             let task = tasks.spawn(async move {
