@@ -88,9 +88,9 @@ class Broker:
             if not answer.get("ok"):
                 raise RuntimeError(f"create_topic: {answer}")
             return
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from confluent_kafka.admin import NewTopic
 
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+        admin = self._admin()  # held until the answers come: dropping it cancels them
         for f in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
             f.result(30)
 
@@ -99,11 +99,15 @@ class Broker:
         answered a sixth slower than fresh, which squeezed every ratio towards 1."""
         if self.kind == "mock" or not topics:
             return  # the mock has no delete command, and keeps only a few MB per partition
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+        admin = self._admin()
         for f in admin.delete_topics(list(topics)).values():
             f.result(30)
+
+    def _admin(self):
+        """An admin client for one call: one kept open would run its threads during the runs."""
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
 
     def stop(self):
         self.proc.stdin.close()

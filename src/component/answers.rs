@@ -1,23 +1,20 @@
 //! The JSON answers of PollBatch and Flush, serialized straight into text.
 
-use std::sync::Arc;
-
-use super::json::{to_text, JsonBytes};
+use super::json::{push_json_bytes, push_json_headers, push_json_str, to_text};
 use crate::boundary::{units, WideOut, WideText};
-use crate::kafka::consumer::{QueuedRecord, Run};
+use crate::kafka::consumer::Run;
 use crate::kafka::{FlushOutcome, Reports};
 
 /// PollBatch's answer: `[{"topic","partition","offset","key","value","headers","timestamp"}]`,
 /// key and value as text when UTF-8, else `{"base64": "..."}`. Written by hand like Flush's:
 /// a batch of a thousand small records spent more in serde's per-byte escaping than in Kafka.
-/// Filled a run of records at a time, as the consumer shows them in place. What records of
-/// one partition share is written once and copied per record, with the fixed text around
-/// their fields joined into as few pieces as the fields allow.
+/// Filled a run of records at a time, as the consumer shows them in place. What a run's
+/// records share (they are of one partition) is written once and copied per record, with the
+/// fixed text around their fields joined into as few pieces as the fields allow.
 pub struct PollBatchJson {
     out: String,
-    /// `,{"topic":..,"partition":..,"offset":` for `partition` of `topic`.
+    /// `,{"topic":..,"partition":..,"offset":` for the run being written.
     prefix: String,
-    partition: Option<(Arc<str>, i32)>,
 }
 
 impl PollBatchJson {
@@ -25,7 +22,6 @@ impl PollBatchJson {
         PollBatchJson {
             out: String::from("["),
             prefix: String::new(),
-            partition: None,
         }
     }
 
@@ -36,19 +32,12 @@ impl PollBatchJson {
             .sum();
         self.out.reserve(size + 1);
         let mut numbers = itoa::Buffer::new();
-        // By address: records of one fetch share one name (the Arc is held, so its address
-        // cannot be reused for another name meanwhile).
-        let same = matches!(&self.partition,
-            Some((t, p)) if *p == run.partition() && Arc::ptr_eq(t, run.topic()));
-        if !same {
-            self.prefix.clear();
-            self.prefix.push_str(",{\"topic\":");
-            push_json_str(&mut self.prefix, run.topic());
-            self.prefix.push_str(",\"partition\":");
-            self.prefix.push_str(numbers.format(run.partition()));
-            self.prefix.push_str(",\"offset\":");
-            self.partition = Some((Arc::clone(run.topic()), run.partition()));
-        }
+        self.prefix.clear();
+        self.prefix.push_str(",{\"topic\":");
+        push_json_str(&mut self.prefix, run.topic());
+        self.prefix.push_str(",\"partition\":");
+        self.prefix.push_str(numbers.format(run.partition()));
+        self.prefix.push_str(",\"offset\":");
         for r in run.iter() {
             let out = &mut self.out;
             // The first record has no comma before it.
@@ -64,7 +53,7 @@ impl PollBatchJson {
             }
             push_json_bytes(out, r.value());
             out.push_str(",\"headers\":");
-            push_json_headers(out, r);
+            push_json_headers(out, r.headers());
             out.push_str(",\"timestamp\":");
             out.push_str(numbers.format(r.timestamp_ms()));
             out.push('}');
@@ -74,43 +63,6 @@ impl PollBatchJson {
     pub fn finish(mut self) -> String {
         self.out.push(']');
         self.out
-    }
-}
-
-/// `s` as a JSON string. Most text needs no escapes: checked in one branch-free pass, so it is
-/// copied whole; the rest goes through serde_json.
-fn push_json_str(out: &mut String, s: &str) {
-    let plain = s
-        .bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
-    if plain {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&to_text(&s));
-    }
-}
-
-/// `[[name, value], ...]`, values as `push_json_bytes` writes them.
-fn push_json_headers(out: &mut String, r: QueuedRecord<'_>) {
-    out.push('[');
-    for (i, (name, value)) in r.headers().enumerate() {
-        out.push_str(if i == 0 { "[" } else { ",[" });
-        push_json_str(out, name);
-        out.push(',');
-        push_json_bytes(out, value);
-        out.push(']');
-    }
-    out.push(']');
-}
-
-/// Bytes as JsonBytes writes them: a string when UTF-8, else `{"base64": "..."}`; null for none.
-fn push_json_bytes(out: &mut String, bytes: Option<&[u8]>) {
-    match bytes.map(std::str::from_utf8) {
-        None => out.push_str("null"),
-        Some(Ok(text)) => push_json_str(out, text),
-        Some(Err(_)) => out.push_str(&to_text(&JsonBytes(bytes.unwrap_or_default()))),
     }
 }
 
@@ -224,6 +176,7 @@ pub fn flush_answer(outcome: FlushOutcome) -> WideText {
 mod tests {
     use super::*;
     use crate::kafka::{Error, ReportGroup};
+    use std::sync::Arc;
 
     fn group(
         topic: &str,

@@ -1,6 +1,6 @@
 //! JSON shapes shared by the methods that take or return JSON.
 
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -21,22 +21,50 @@ impl Serialize for JsonBytes<'_> {
     }
 }
 
-/// Headers as `[["name", value], ...]`, order and duplicates kept; a value is JsonBytes or null.
-pub struct JsonHeaders<'a, V>(pub &'a [(String, Option<V>)]);
-
-impl<V: AsRef<[u8]>> Serialize for JsonHeaders<'_, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            seq.serialize_element(&(k, v.as_ref().map(|v| JsonBytes(v.as_ref()))))?;
-        }
-        seq.end()
-    }
-}
-
 /// JSON text of a value built from the shapes above (they cannot fail to serialize).
 pub fn to_text(v: &impl Serialize) -> String {
     serde_json::to_string(v).expect("JSON output shapes always serialize")
+}
+
+/// `s` as a JSON string. Most text needs no escapes: checked in one branch-free pass, so it is
+/// copied whole; the rest goes through serde_json.
+pub fn push_json_str(out: &mut String, s: &str) {
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&to_text(&s));
+    }
+}
+
+/// Headers as `[["name", value], ...]`, order and duplicates kept, values as
+/// `push_json_bytes` writes them.
+pub fn push_json_headers<'a>(
+    out: &mut String,
+    headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) {
+    out.push('[');
+    for (i, (name, value)) in headers.into_iter().enumerate() {
+        out.push_str(if i == 0 { "[" } else { ",[" });
+        push_json_str(out, name);
+        out.push(',');
+        push_json_bytes(out, value);
+        out.push(']');
+    }
+    out.push(']');
+}
+
+/// Bytes as JsonBytes writes them: a string when UTF-8, else `{"base64": "..."}`; null for none.
+pub fn push_json_bytes(out: &mut String, bytes: Option<&[u8]>) {
+    match bytes.map(std::str::from_utf8) {
+        None => out.push_str("null"),
+        Some(Ok(text)) => push_json_str(out, text),
+        Some(Err(_)) => out.push_str(&to_text(&JsonBytes(bytes.unwrap_or_default()))),
+    }
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -116,15 +144,11 @@ mod tests {
     fn bytes_json_shapes() {
         assert_eq!(to_text(&JsonBytes("тест".as_bytes())), r#""тест""#);
         assert_eq!(to_text(&JsonBytes(&[0xff])), r#"{"base64":"/w=="}"#);
-        let headers = vec![
-            ("h".to_string(), Some(b"1".to_vec())),
-            ("h".to_string(), None),
-            ("b".to_string(), Some(vec![0xff])),
-        ];
-        assert_eq!(
-            to_text(&JsonHeaders(&headers)),
-            r#"[["h","1"],["h",null],["b",{"base64":"/w=="}]]"#
-        );
+        let headers: [(&str, Option<&[u8]>); 3] =
+            [("h", Some(b"1")), ("h", None), ("b", Some(&[0xff]))];
+        let mut text = String::new();
+        push_json_headers(&mut text, headers);
+        assert_eq!(text, r#"[["h","1"],["h",null],["b",{"base64":"/w=="}]]"#);
         assert_eq!(
             json_to_bytes(&serde_json::json!({"base64":"/w=="})).unwrap(),
             Some(vec![0xff])

@@ -53,7 +53,10 @@ pub fn value_binary(c: &Client) -> Value {
 }
 pub fn headers(c: &Client) -> Value {
     field(c, |m| {
-        Value::Str(super::json::to_text(&super::json::JsonHeaders(&m.headers)))
+        let mut text = String::new();
+        let headers = m.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()));
+        super::json::push_json_headers(&mut text, headers);
+        Value::Str(text)
     })
 }
 pub fn timestamp(c: &Client) -> Value {

@@ -225,13 +225,6 @@ pub struct Mark {
     body_bytes: usize,
 }
 
-impl Mark {
-    /// No record was added between the two marks.
-    pub fn same_records(&self, other: &Mark) -> bool {
-        self.slots == other.slots
-    }
-}
-
 /// Records of one chunk, one partition, that lie together.
 #[derive(Clone, Copy)]
 pub struct Run<'a> {

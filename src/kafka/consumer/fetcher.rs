@@ -423,7 +423,7 @@ fn decode_into(
         if head.control {
             aborting.remove(&head.producer_id);
         } else if !(head.transactional && aborting.contains(&head.producer_id)) {
-            let mark = out.mark();
+            let (mark, before) = (out.mark(), out.len());
             out.add_body(records.body().clone());
             out.reserve(records.capacity_hint());
             while let Some(r) = records.next_raw(headers) {
@@ -440,7 +440,7 @@ fn decode_into(
                 }
                 headers.clear();
             }
-            if out.mark().same_records(&mark) {
+            if out.len() == before {
                 // None of its records is handed out (it lies before the asked offset): do not
                 // hold its bytes.
                 out.truncate(mark);
