@@ -463,3 +463,80 @@ fn a_full_answer_does_not_starve_the_partitions_after_the_first() {
         runtime::block_on(m.close()).unwrap();
     }
 }
+
+/// Fetch arrival times (µs) the mock saw since the last call.
+fn fetch_arrivals(b: &Broker) -> Vec<i64> {
+    let answer = b.command(json!({"cmd": "take_requests"}));
+    let requests = answer["requests"].as_array().cloned().unwrap_or_default();
+    let fetch = requests.iter().filter(|r| r["api_key"] == 1);
+    fetch.map(|r| r["at_us"].as_i64().unwrap()).collect()
+}
+
+/// While partitions have records ready, a broker gets two Fetches at once (it can work on one
+/// while the other's answer travels), never more; once every partition is caught up, one
+/// waiting Fetch at a time, so no request queues behind a Fetch the broker holds. Seen from
+/// the mock's arrival times with a 200 ms round trip: a Fetch that arrives sooner than that
+/// after another was sent before the other's answer could have come back.
+#[test]
+fn two_fetches_in_flight_only_while_records_are_ready() {
+    const RTT_US: i64 = 200_000;
+    let b = Broker::mock(1);
+    b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
+    let p = client(&b, json!({"linger.ms": 0}));
+    let topic = support::unique("pairs");
+    b.create_topic(&topic, 4, |t, n| {
+        runtime::block_on(p.create_topic(t, n, 1, &[])).unwrap()
+    });
+    // One batch per record and about one batch per partition per answer: many Fetches.
+    for i in 0..80 {
+        let record = Record {
+            topic: topic.clone(),
+            partition: Some(i % 4),
+            value: Some(Bytes::from(format!("{i:0>600}"))),
+            ..Default::default()
+        };
+        runtime::block_on(p.produce(record)).unwrap();
+    }
+    let c = client(&b, json!({"max.partition.fetch.bytes": 1024}));
+    let m = subscribe(&c, &topic, &support::unique("g"));
+    let mut got = drain(&m, 1, 30);
+    assert!(!got.is_empty(), "no records within 30 s");
+    b.command(json!({"cmd": "set_rtt", "broker": 1, "ms": RTT_US / 1000}));
+    fetch_arrivals(&b); // starts tracking
+    got.extend(drain(&m, 80 - got.len(), 60));
+    let draining = fetch_arrivals(&b);
+    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (partition, offset) in &got {
+        by_partition.entry(*partition).or_default().push(*offset);
+    }
+    for (partition, offsets) in &by_partition {
+        assert_eq!(
+            *offsets,
+            (0..20).collect::<Vec<i64>>(),
+            "partition {partition}"
+        );
+    }
+    assert_eq!(by_partition.len(), 4);
+    let gaps: Vec<i64> = draining.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().any(|&g| g < RTT_US / 2),
+        "no two Fetches in flight at once while draining: gaps {gaps:?} µs"
+    );
+    let spans: Vec<i64> = draining.windows(3).map(|w| w[2] - w[0]).collect();
+    assert!(
+        spans.iter().all(|&s| s > RTT_US * 3 / 4),
+        "three Fetches in flight at once: {spans:?} µs"
+    );
+    // Caught up: let the last answers come, then watch one waiting Fetch at a time.
+    assert!(drain(&m, 1, 2).is_empty());
+    fetch_arrivals(&b);
+    assert!(drain(&m, 1, 3).is_empty());
+    let idle = fetch_arrivals(&b);
+    assert!(idle.len() >= 2, "Fetches while caught up: {idle:?}");
+    let gaps: Vec<i64> = idle.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|&g| g > RTT_US * 3 / 4),
+        "Fetches in flight together with nothing ready: gaps {gaps:?} µs"
+    );
+    runtime::block_on(m.close()).unwrap();
+}

@@ -17,6 +17,8 @@ Mock commands: {"cmd":"create_topic","topic":T,"partitions":P,"replication":R}
   {"cmd":"coordinator_set","key_type":"group","key":G,"broker":B}
   {"cmd":"push_request_errors","api_key":K,"errors":[E,...]}
   {"cmd":"set_rtt","broker":B,"ms":MS} {"cmd":"group_initial_rebalance_delay_ms","ms":MS}
+  {"cmd":"take_requests"}: the requests received since the last one (tracking starts at the
+  first), as "requests": [{"broker":B,"api_key":K,"at_us":T}, ...] in arrival order
 Any broker: {"cmd":"ping"}
 """
 import ctypes
@@ -184,6 +186,18 @@ class Mock:
         lib.rd_kafka_mock_push_request_errors_array.argtypes = [ctypes.c_void_p, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
         lib.rd_kafka_mock_broker_set_rtt.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int]
         lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.rd_kafka_mock_start_request_tracking.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_mock_get_requests.restype = ctypes.POINTER(ctypes.c_void_p)
+        lib.rd_kafka_mock_get_requests.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+        lib.rd_kafka_mock_clear_requests.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_mock_request_id.restype = ctypes.c_int32
+        lib.rd_kafka_mock_request_id.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_mock_request_api_key.restype = ctypes.c_int16
+        lib.rd_kafka_mock_request_api_key.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_mock_request_timestamp.restype = ctypes.c_int64
+        lib.rd_kafka_mock_request_timestamp.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_mock_request_destroy_array.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
+        self.tracking = False
         conf = lib.rd_kafka_conf_new()
         err = ctypes.create_string_buffer(512)
         # The handle only hosts the cluster; quiet its logs about having no bootstrap servers.
@@ -220,9 +234,27 @@ class Mock:
         elif cmd == "group_initial_rebalance_delay_ms":
             lib.rd_kafka_mock_group_initial_rebalance_delay_ms(mc, c["ms"])
             rc = 0
+        elif cmd == "take_requests":
+            return {"ok": True, "requests": self.take_requests()}
         else:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         return {"ok": rc == 0, "rc": rc}
+
+    def take_requests(self):
+        lib, mc = self.lib, self.mc
+        if not self.tracking:
+            lib.rd_kafka_mock_start_request_tracking(mc)
+            self.tracking = True
+            return []
+        n = ctypes.c_size_t(0)
+        arr = lib.rd_kafka_mock_get_requests(mc, ctypes.byref(n))
+        out = [{"broker": lib.rd_kafka_mock_request_id(arr[i]),
+                "api_key": lib.rd_kafka_mock_request_api_key(arr[i]),
+                "at_us": lib.rd_kafka_mock_request_timestamp(arr[i])} for i in range(n.value)]
+        if arr:
+            lib.rd_kafka_mock_request_destroy_array(arr, n.value)
+        lib.rd_kafka_mock_clear_requests(mc)
+        return out
 
     def stop(self):
         # Process exit releases the in-process cluster; destroying it explicitly can block.

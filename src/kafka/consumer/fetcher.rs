@@ -1,7 +1,9 @@
-//! The fetcher: one Fetch in flight per leader broker for its assigned partitions, each broker
-//! on its own pace. A response's next position is read from batch headers, so the following
-//! Fetch leaves before the records are decoded; a decode task then queues records for Poll in
-//! arrival order, advancing positions only for the assignment that asked.
+//! The fetcher: Fetches to each leader broker for its assigned partitions, each broker on its
+//! own pace: one that may wait for records, or two at once while partitions have records ready
+//! at the broker (each partition in one of them). A response's next position is read from
+//! batch headers, so the following Fetch leaves before the records are decoded; a decode task
+//! then queues records for Poll in arrival order, advancing positions only for the assignment
+//! that asked.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -55,26 +57,40 @@ fn backoff(config: &Config) -> Duration {
     Duration::from_millis(config.retry_backoff_ms.max(50))
 }
 
-/// What a running task covers: its broker (none for a metadata refresh) and partitions.
+/// Fetches in flight at once to one broker, at most. A broker answers a connection's requests
+/// in order, but may work on them at once: two Fetches let it use a second core while the
+/// first answer travels. More would only queue behind those two.
+const FETCHES_PER_BROKER: usize = 2;
+
+/// What a running task covers: its broker (none for a metadata refresh) and partitions, and
+/// whether its answer may be held for fetch.wait.max.ms (none of its partitions had records
+/// known to be ready). Nothing is sent behind such a Fetch: answers come in request order.
 struct Busy {
     leader: Option<i32>,
     tps: Vec<Tp>,
+    may_wait: bool,
 }
+
+/// What a Fetch learnt per partition: the high watermark when the answer held records, so a
+/// following Fetch from below it will not wait; `None` when it held none.
+type Learnt = Vec<(Tp, Option<i64>)>;
 
 pub async fn run(inner: Arc<Inner>) {
     let config = inner.cluster.config.clone();
     let (queue_cap, resume_below) = (queue_cap(&config), resume_below(&config));
     let (decoded, to_decode) = mpsc::channel(DECODE_QUEUE);
     tokio::spawn(decode(inner.clone(), to_decode));
-    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut tasks: JoinSet<Learnt> = JoinSet::new();
     let mut busy: HashMap<Id, Busy> = HashMap::new();
+    // Per partition, the high watermark of its last answer that held records: below it the
+    // broker has records ready, so a Fetch from there is answered at once.
+    let mut ready_below: HashMap<Tp, i64> = HashMap::new();
     let mut paused = false;
     let mut turn = 0usize;
     loop {
         let wake = inner.fetch_wake.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        let busy_leaders: HashSet<Option<i32>> = busy.values().map(|b| b.leader).collect();
         let (targets, assignment_epoch) = {
             let busy_tps: HashSet<&Tp> = busy.values().flat_map(|b| &b.tps).collect();
             let st = inner.state.lock().unwrap();
@@ -109,42 +125,56 @@ pub async fn run(inner: Arc<Inner>) {
                 .unwrap_or(-1);
             if leader < 0 {
                 unknown.push(t.tp);
-            } else if !busy_leaders.contains(&Some(leader)) {
+            } else {
                 by_leader.entry(leader).or_default().push(t);
             }
         }
-        if !unknown.is_empty() && !busy_leaders.contains(&None) {
+        if !unknown.is_empty() && !busy.values().any(|b| b.leader.is_none()) {
             let inner = inner.clone();
             let task = tasks.spawn(async move {
                 refresh(&inner).await;
                 tokio::time::sleep(backoff(&inner.cluster.config)).await;
+                Vec::new()
             });
             busy.insert(
                 task.id(),
                 Busy {
                     leader: None,
                     tps: unknown,
+                    may_wait: false,
                 },
             );
         }
         for (leader, mut targets) in by_leader {
+            let in_flight: Vec<&Busy> =
+                busy.values().filter(|b| b.leader == Some(leader)).collect();
+            let ready = |t: &Target| ready_below.get(&t.tp).is_some_and(|&hw| t.offset < hw);
+            let fetches = fetches_to_send(&in_flight, targets.iter().filter(|t| ready(t)).count());
+            if fetches == 0 {
+                continue; // wait for the broker's Fetches in flight to come back
+            }
             // A broker fills an answer partition by partition up to fetch.max.bytes: starting
             // each Fetch at the next partition keeps the first ones from starving the rest.
             turn = turn.wrapping_add(1);
             let n = targets.len();
             targets.rotate_left(turn % n);
-            let tps = targets.iter().map(|t| t.tp.clone()).collect();
-            let (inner, decoded) = (inner.clone(), decoded.clone());
-            let task = tasks.spawn(async move {
-                fetch_from(&inner, leader, targets, assignment_epoch, &decoded).await
-            });
-            busy.insert(
-                task.id(),
-                Busy {
-                    leader: Some(leader),
-                    tps,
-                },
-            );
+            for group in split(targets, fetches, ready) {
+                let may_wait = !group.iter().any(ready);
+                let tps = group.iter().map(|t| t.tp.clone()).collect();
+                let (inner, decoded) = (inner.clone(), decoded.clone());
+                let task = tasks.spawn(async move {
+                    fetch_from(&inner, leader, group, assignment_epoch, &decoded).await
+                });
+                let leader = Some(leader);
+                busy.insert(
+                    task.id(),
+                    Busy {
+                        leader,
+                        tps,
+                        may_wait,
+                    },
+                );
+            }
         }
         if tasks.is_empty() {
             let _ = tokio::time::timeout(Duration::from_millis(200), wake).await;
@@ -153,7 +183,15 @@ pub async fn run(inner: Arc<Inner>) {
         tokio::select! {
             done = tasks.join_next_with_id() => {
                 let id = match done {
-                    Some(Ok((id, ()))) => id,
+                    Some(Ok((id, learnt))) => {
+                        for (tp, hw) in learnt {
+                            match hw {
+                                Some(hw) => ready_below.insert(tp, hw),
+                                None => ready_below.remove(&tp),
+                            };
+                        }
+                        id
+                    }
                     Some(Err(e)) => e.id(),
                     None => continue,
                 };
@@ -164,20 +202,51 @@ pub async fn run(inner: Arc<Inner>) {
     }
 }
 
+/// How many Fetches to send a broker now (0: none until one in flight comes back), given its
+/// Fetches in flight and how many of its free partitions have records ready. Only Fetches the
+/// broker answers at once go out together or behind another.
+fn fetches_to_send(in_flight: &[&Busy], ready: usize) -> usize {
+    match in_flight.len() {
+        0 if ready >= 2 => FETCHES_PER_BROKER,
+        0 => 1,
+        n if n < FETCHES_PER_BROKER && ready > 0 && in_flight.iter().all(|b| !b.may_wait) => 1,
+        _ => 0,
+    }
+}
+
+/// Deals `targets` into at most `n` Fetches, those with records ready spread evenly so each
+/// Fetch is answered at once; order within a Fetch is kept.
+fn split(targets: Vec<Target>, n: usize, ready: impl Fn(&Target) -> bool) -> Vec<Vec<Target>> {
+    let mut groups: Vec<Vec<Target>> = (0..n).map(|_| Vec::new()).collect();
+    let (mut next_ready, mut next_other) = (0, 0);
+    for t in targets {
+        let slot = if ready(&t) {
+            &mut next_ready
+        } else {
+            &mut next_other
+        };
+        groups[*slot % n].push(t);
+        *slot += 1;
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
 async fn refresh(inner: &Inner) {
     let topics = inner.state.lock().unwrap().topics.clone();
     let _ = inner.cluster.refresh(Some(&topics)).await;
 }
 
 /// One Fetch to one broker: positions read ahead, records sent for decoding, errors handled
-/// (with a backoff before the broker is asked again).
+/// (with a backoff before the broker is asked again). Returns which partitions have more
+/// records ready at the broker.
 async fn fetch_from(
     inner: &Inner,
     leader: i32,
     targets: Vec<Target>,
     assignment_epoch: u64,
     decoded: &mpsc::Sender<Fetched>,
-) {
+) -> Learnt {
     let config = &inner.cluster.config;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for t in &targets {
@@ -209,13 +278,14 @@ async fn fetch_from(
         // No rack: a broker would then point to a follower (preferred_read_replica), and
         // fetching from followers is not implemented.
         .with_rack_id(StrBytes::default());
+    let mut learnt: Learnt = targets.iter().map(|t| (t.tp.clone(), None)).collect();
     let resp = match inner.cluster.send_to(leader, &req).await {
         Ok(r) => r,
         Err(_) => {
             inner.cluster.mark_stale();
             refresh(inner).await;
             tokio::time::sleep(backoff(config)).await;
-            return;
+            return learnt;
         }
     };
     let mut ok = true;
@@ -240,6 +310,12 @@ async fn fetch_from(
             }
         }
     }
+    for (target, part) in &parts {
+        let has_records = part.records.as_ref().is_some_and(|r| !r.is_empty());
+        if let Some(l) = learnt.iter_mut().find(|(tp, _)| *tp == target.tp) {
+            l.1 = has_records.then_some(part.high_watermark);
+        }
+    }
     if !parts.is_empty() {
         read_ahead(inner, &parts, assignment_epoch);
         let job = Fetched {
@@ -257,7 +333,7 @@ async fn fetch_from(
             }
             inner.records.notify_waiters();
             tokio::time::sleep(backoff(config)).await;
-            return;
+            return learnt;
         }
     }
     let reset = out_of_range_resets(inner, &out_of_range, assignment_epoch);
@@ -268,6 +344,7 @@ async fn fetch_from(
         refresh(inner).await;
         tokio::time::sleep(backoff(config)).await;
     }
+    learnt
 }
 
 /// The partition `t` was asked for, if the answer still belongs to it: same assignment, and
@@ -505,6 +582,67 @@ fn queue(
 mod tests {
     use super::*;
     use crate::kafka::config::Compression;
+
+    fn target(partition: i32, offset: i64) -> Target {
+        let tp = ("t".to_string(), partition);
+        Target {
+            tp,
+            offset,
+            epoch: 0,
+        }
+    }
+
+    fn flight(may_wait: bool) -> Busy {
+        let (leader, tps) = (Some(1), Vec::new());
+        Busy {
+            leader,
+            tps,
+            may_wait,
+        }
+    }
+
+    #[test]
+    fn a_second_fetch_goes_out_only_beside_one_answered_at_once() {
+        let (waiting, prompt) = (flight(true), flight(false));
+        assert_eq!(fetches_to_send(&[], 0), 1);
+        assert_eq!(fetches_to_send(&[], 1), 1);
+        assert_eq!(fetches_to_send(&[], 3), FETCHES_PER_BROKER);
+        assert_eq!(fetches_to_send(&[&prompt], 1), 1);
+        assert_eq!(
+            fetches_to_send(&[&prompt], 0),
+            0,
+            "it could wait, holding the other"
+        );
+        assert_eq!(
+            fetches_to_send(&[&waiting], 2),
+            0,
+            "it would queue behind a held one"
+        );
+        assert_eq!(fetches_to_send(&[&prompt, &prompt], 2), 0);
+    }
+
+    #[test]
+    fn split_spreads_ready_partitions_and_keeps_order() {
+        let targets: Vec<Target> = (0..5).map(|p| target(p, 10)).collect();
+        let ready = |t: &Target| t.tp.1 % 2 == 0; // partitions 0, 2, 4
+        let groups = split(targets.clone(), 2, ready);
+        let parts: Vec<Vec<i32>> = groups
+            .iter()
+            .map(|g| g.iter().map(|t| t.tp.1).collect())
+            .collect();
+        assert_eq!(parts, vec![vec![0, 1, 4], vec![2, 3]]);
+        assert!(groups.iter().all(|g| g.iter().any(ready)));
+        let one: Vec<Vec<i32>> = split(targets, 1, ready)
+            .iter()
+            .map(|g| g.iter().map(|t| t.tp.1).collect())
+            .collect();
+        assert_eq!(one, vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(
+            split(vec![target(0, 1)], 2, ready).len(),
+            1,
+            "no empty Fetch"
+        );
+    }
     use crate::kafka::consumer::ConsumedRecord;
     use crate::kafka::records::{encode_batch, restamp, OutRecord, Stamp};
     use bytes::Bytes;
