@@ -285,21 +285,28 @@ NOTES = """## Reading the table
   queued when the clock started weighed heavily, and ratios moved by a third between runs.
 - Repeats run in rounds (every contender once per round) and the best run of each is kept.
 - Consume cells show the broker's CPU time over the contender's whole run (group join and the
-  first Fetch included, so a little more than the window's). Where it comes close to the
-  window, the broker was busy throughout and set the pace for that client: every client here
-  keeps one Fetch in flight per broker, so it cannot read faster than the broker answers.
-- The consumer keeps one Fetch in flight per broker and sends the next one as soon as the batch
-  headers of an answer give the position, while another task decodes the records. On Tansu a
-  Fetch returns a few MB after several ms, so 1 KB cells are bound by the broker for every
-  client (about 600-800 MB/s here): a profile of Tansu during such a read shows about a
-  quarter of its time in the kernel clearing fresh pages for its answers, and raising
-  max.partition.fetch.bytes from 1 MB to 4 or 16 MB changes nothing. On two cores every
-  client's CPU is taken from the broker, so what decides these cells is CPU per message.
-- 6 partitions: for the same bytes Tansu spends 10-20% more CPU answering kafka1c's Fetches
-  than librdkafka's (compare the broker CPU of the 1 KB rows). Both send about as many Fetches
-  of the same sizes; read_committed and max.partition.fetch.bytes (256 KB to 4 MB) made no
-  difference. As the broker sets the pace there, kafka1c reads those cells 5-20% slower. The
-  cause is not found yet.
+  first Fetch included, so a little more than the window's; sampled every 50 ms, Tansu is nearly
+  idle during a join). Where it comes close to the window, the broker was busy throughout and
+  set the pace for that client.
+- The consumer keeps one Fetch in flight per broker while it may have to wait for records, and
+  two at once (each partition in one of them) while the last answers said the broker has more
+  records ready: the broker then works on one while the other's answer travels, and a Fetch it
+  may hold for fetch.wait.max.ms never has another queued behind it. The next Fetch leaves as
+  soon as the batch headers of an answer give the position, while another task decodes the
+  records. librdkafka and rskafka keep one Fetch per broker and one per partition.
+- One partition: the next position is known only from the answer, so every client has one
+  Fetch in flight and reads no faster than the broker answers one at a time. On Tansu a Fetch
+  returns a few MB after several ms, so 1 KB cells are bound by the broker for every client
+  (about 550-650 MB/s here): a profile of Tansu during such a read shows about a quarter of its
+  time in the kernel clearing fresh pages for its answers, and raising fetch.max.bytes or
+  max.partition.fetch.bytes changes nothing. On two cores every client's CPU is taken from the
+  broker, so what decides these cells is CPU per message; a 1.5x lead over a client that
+  already waits on the broker is out of reach there.
+- Six partitions: two Fetches in flight measured 5-10% faster for 1 KB than one (the two builds
+  run alternately on one broker, 500,000 x 1 KB), and Tansu spent about 10% less CPU on the same
+  bytes. An earlier table's note that Tansu spends more CPU on kafka1c's Fetches than on
+  librdkafka's did not hold up when measured alternately on one broker: the two were within a
+  few percent.
 - End-to-end: neither test broker answers a waiting Fetch early when a message arrives, so all
   clients use fetch.wait.max.ms = 10 and the p50 mostly shows that wait. rskafka has no
   background fetcher: it fetches after its produce is acknowledged, so its fetch never waits and

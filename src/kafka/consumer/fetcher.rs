@@ -71,8 +71,8 @@ struct Busy {
     may_wait: bool,
 }
 
-/// What a Fetch learnt per partition: the high watermark when the answer held records, so a
-/// following Fetch from below it will not wait; `None` when it held none.
+/// What a Fetch learnt per partition: where the records ready at the broker end (see
+/// `ready_below`), so a following Fetch from below that will not wait.
 type Learnt = Vec<(Tp, Option<i64>)>;
 
 pub async fn run(inner: Arc<Inner>) {
@@ -82,9 +82,9 @@ pub async fn run(inner: Arc<Inner>) {
     tokio::spawn(decode(inner.clone(), to_decode));
     let mut tasks: JoinSet<Learnt> = JoinSet::new();
     let mut busy: HashMap<Id, Busy> = HashMap::new();
-    // Per partition, the high watermark of its last answer that held records: below it the
-    // broker has records ready, so a Fetch from there is answered at once.
-    let mut ready_below: HashMap<Tp, i64> = HashMap::new();
+    // Per partition, where its records ready at the broker end (`ready_below` of its last
+    // answer): a Fetch from below that is answered at once.
+    let mut ready_to: HashMap<Tp, i64> = HashMap::new();
     let mut paused = false;
     let mut turn = 0usize;
     loop {
@@ -148,7 +148,7 @@ pub async fn run(inner: Arc<Inner>) {
         for (leader, mut targets) in by_leader {
             let in_flight: Vec<&Busy> =
                 busy.values().filter(|b| b.leader == Some(leader)).collect();
-            let ready = |t: &Target| ready_below.get(&t.tp).is_some_and(|&hw| t.offset < hw);
+            let ready = |t: &Target| ready_to.get(&t.tp).is_some_and(|&end| t.offset < end);
             let fetches = fetches_to_send(&in_flight, targets.iter().filter(|t| ready(t)).count());
             if fetches == 0 {
                 continue; // wait for the broker's Fetches in flight to come back
@@ -184,10 +184,10 @@ pub async fn run(inner: Arc<Inner>) {
             done = tasks.join_next_with_id() => {
                 let id = match done {
                     Some(Ok((id, learnt))) => {
-                        for (tp, hw) in learnt {
-                            match hw {
-                                Some(hw) => ready_below.insert(tp, hw),
-                                None => ready_below.remove(&tp),
+                        for (tp, end) in learnt {
+                            match end {
+                                Some(end) => ready_to.insert(tp, end),
+                                None => ready_to.remove(&tp),
                             };
                         }
                         id
@@ -311,9 +311,8 @@ async fn fetch_from(
         }
     }
     for (target, part) in &parts {
-        let has_records = part.records.as_ref().is_some_and(|r| !r.is_empty());
         if let Some(l) = learnt.iter_mut().find(|(tp, _)| *tp == target.tp) {
-            l.1 = has_records.then_some(part.high_watermark);
+            l.1 = ready_below(part, config.read_committed);
         }
     }
     if !parts.is_empty() {
@@ -345,6 +344,19 @@ async fn fetch_from(
         tokio::time::sleep(backoff(config)).await;
     }
     learnt
+}
+
+/// Where the records the broker has ready for us end, after an answer that held records (one
+/// that held none says nothing is ready). read_committed reads only up to the last stable
+/// offset: from there a Fetch would wait for the open transaction.
+fn ready_below(part: &PartitionData, read_committed: bool) -> Option<i64> {
+    if part.records.as_ref().is_none_or(|r| r.is_empty()) {
+        return None;
+    }
+    match read_committed {
+        true if part.last_stable_offset >= 0 => Some(part.last_stable_offset),
+        _ => Some(part.high_watermark),
+    }
 }
 
 /// The partition `t` was asked for, if the answer still belongs to it: same assignment, and
@@ -619,6 +631,24 @@ mod tests {
             "it would queue behind a held one"
         );
         assert_eq!(fetches_to_send(&[&prompt, &prompt], 2), 0);
+    }
+
+    #[test]
+    fn records_are_ready_below_the_high_watermark_or_the_last_stable_offset() {
+        let part = PartitionData::default()
+            .with_high_watermark(100)
+            .with_last_stable_offset(40)
+            .with_records(Some(Bytes::from_static(b"batch")));
+        assert_eq!(ready_below(&part, false), Some(100));
+        assert_eq!(ready_below(&part, true), Some(40));
+        let old_broker = part.clone().with_last_stable_offset(-1);
+        assert_eq!(ready_below(&old_broker, true), Some(100));
+        let nothing = part.with_records(Some(Bytes::new()));
+        assert_eq!(
+            ready_below(&nothing, false),
+            None,
+            "an empty answer: none known ready"
+        );
     }
 
     #[test]
