@@ -189,7 +189,6 @@ class Mock:
         lib.rd_kafka_mock_start_request_tracking.argtypes = [ctypes.c_void_p]
         lib.rd_kafka_mock_get_requests.restype = ctypes.POINTER(ctypes.c_void_p)
         lib.rd_kafka_mock_get_requests.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
-        lib.rd_kafka_mock_clear_requests.argtypes = [ctypes.c_void_p]
         lib.rd_kafka_mock_request_id.restype = ctypes.c_int32
         lib.rd_kafka_mock_request_id.argtypes = [ctypes.c_void_p]
         lib.rd_kafka_mock_request_api_key.restype = ctypes.c_int16
@@ -197,7 +196,7 @@ class Mock:
         lib.rd_kafka_mock_request_timestamp.restype = ctypes.c_int64
         lib.rd_kafka_mock_request_timestamp.argtypes = [ctypes.c_void_p]
         lib.rd_kafka_mock_request_destroy_array.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
-        self.tracking = False
+        self.seen = None  # requests already returned by take_requests; None: not tracking
         conf = lib.rd_kafka_conf_new()
         err = ctypes.create_string_buffer(512)
         # The handle only hosts the cluster; quiet its logs about having no bootstrap servers.
@@ -242,18 +241,20 @@ class Mock:
 
     def take_requests(self):
         lib, mc = self.lib, self.mc
-        if not self.tracking:
+        if self.seen is None:
             lib.rd_kafka_mock_start_request_tracking(mc)
-            self.tracking = True
+            self.seen = 0
             return []
+        # The log is kept whole (clearing it after reading could lose a request arriving in
+        # between); each call returns what came after the last one.
         n = ctypes.c_size_t(0)
         arr = lib.rd_kafka_mock_get_requests(mc, ctypes.byref(n))
         out = [{"broker": lib.rd_kafka_mock_request_id(arr[i]),
                 "api_key": lib.rd_kafka_mock_request_api_key(arr[i]),
-                "at_us": lib.rd_kafka_mock_request_timestamp(arr[i])} for i in range(n.value)]
+                "at_us": lib.rd_kafka_mock_request_timestamp(arr[i])} for i in range(self.seen, n.value)]
         if arr:
             lib.rd_kafka_mock_request_destroy_array(arr, n.value)
-        lib.rd_kafka_mock_clear_requests(mc)
+        self.seen = n.value
         return out
 
     def stop(self):

@@ -58,13 +58,14 @@ fn backoff(config: &Config) -> Duration {
 }
 
 /// Fetches in flight at once to one broker, at most. A broker answers a connection's requests
-/// in order, but may work on them at once: two Fetches let it use a second core while the
-/// first answer travels. More would only queue behind those two.
+/// in order, one after another: with a second Fetch waiting, it starts on it while the first
+/// answer travels and is read, rather than after the next request arrives.
 const FETCHES_PER_BROKER: usize = 2;
 
 /// What a running task covers: its broker (none for a metadata refresh) and partitions, and
 /// whether its answer may be held for fetch.wait.max.ms (none of its partitions had records
-/// known to be ready). Nothing is sent behind such a Fetch: answers come in request order.
+/// known to be ready; never for a refresh). Nothing is sent behind such a Fetch: answers come
+/// in request order.
 struct Busy {
     leader: Option<i32>,
     tps: Vec<Tp>,
@@ -72,8 +73,39 @@ struct Busy {
 }
 
 /// What a Fetch learnt per partition: where the records ready at the broker end (see
-/// `ready_below`), so a following Fetch from below that will not wait.
+/// `ready_end`), `None` when it learnt nothing.
 type Learnt = Vec<(Tp, Option<i64>)>;
+
+/// Per partition, where the records ready at the broker end, from its last answer: a Fetch
+/// from below that is answered at once.
+struct ReadyEnds {
+    ends: HashMap<Tp, i64>,
+    /// With fetch.min.bytes above 1 a broker may hold even a Fetch with records ready.
+    apply: bool,
+}
+
+impl ReadyEnds {
+    fn new(config: &Config) -> ReadyEnds {
+        let apply = config.fetch_min_bytes <= 1;
+        ReadyEnds {
+            ends: HashMap::new(),
+            apply,
+        }
+    }
+
+    fn is_ready(&self, t: &Target) -> bool {
+        self.apply && self.ends.get(&t.tp).is_some_and(|&end| t.offset < end)
+    }
+
+    fn note(&mut self, learnt: Learnt) {
+        for (tp, end) in learnt {
+            match end {
+                Some(end) => self.ends.insert(tp, end),
+                None => self.ends.remove(&tp),
+            };
+        }
+    }
+}
 
 pub async fn run(inner: Arc<Inner>) {
     let config = inner.cluster.config.clone();
@@ -82,9 +114,7 @@ pub async fn run(inner: Arc<Inner>) {
     tokio::spawn(decode(inner.clone(), to_decode));
     let mut tasks: JoinSet<Learnt> = JoinSet::new();
     let mut busy: HashMap<Id, Busy> = HashMap::new();
-    // Per partition, where its records ready at the broker end (`ready_below` of its last
-    // answer): a Fetch from below that is answered at once.
-    let mut ready_to: HashMap<Tp, i64> = HashMap::new();
+    let mut ready = ReadyEnds::new(&config);
     let mut paused = false;
     let mut turn = 0usize;
     loop {
@@ -113,6 +143,7 @@ pub async fn run(inner: Arc<Inner>) {
                     })
                     .collect()
             };
+            ready.ends.retain(|tp, _| st.assigned.contains_key(tp));
             (targets, st.assignment_epoch)
         };
         let mut by_leader: BTreeMap<i32, Vec<Target>> = BTreeMap::new();
@@ -145,31 +176,20 @@ pub async fn run(inner: Arc<Inner>) {
                 },
             );
         }
-        for (leader, mut targets) in by_leader {
+        for (leader, targets) in by_leader {
             let in_flight: Vec<&Busy> =
                 busy.values().filter(|b| b.leader == Some(leader)).collect();
-            let ready = |t: &Target| ready_to.get(&t.tp).is_some_and(|&end| t.offset < end);
-            let fetches = fetches_to_send(&in_flight, targets.iter().filter(|t| ready(t)).count());
-            if fetches == 0 {
-                continue; // wait for the broker's Fetches in flight to come back
-            }
-            // A broker fills an answer partition by partition up to fetch.max.bytes: starting
-            // each Fetch at the next partition keeps the first ones from starving the rest.
             turn = turn.wrapping_add(1);
-            let n = targets.len();
-            targets.rotate_left(turn % n);
-            for group in split(targets, fetches, ready) {
-                let may_wait = !group.iter().any(ready);
+            for (group, may_wait) in plan(&in_flight, targets, &ready, turn) {
                 let tps = group.iter().map(|t| t.tp.clone()).collect();
                 let (inner, decoded) = (inner.clone(), decoded.clone());
                 let task = tasks.spawn(async move {
                     fetch_from(&inner, leader, group, assignment_epoch, &decoded).await
                 });
-                let leader = Some(leader);
                 busy.insert(
                     task.id(),
                     Busy {
-                        leader,
+                        leader: Some(leader),
                         tps,
                         may_wait,
                     },
@@ -184,12 +204,7 @@ pub async fn run(inner: Arc<Inner>) {
             done = tasks.join_next_with_id() => {
                 let id = match done {
                     Some(Ok((id, learnt))) => {
-                        for (tp, end) in learnt {
-                            match end {
-                                Some(end) => ready_to.insert(tp, end),
-                                None => ready_to.remove(&tp),
-                            };
-                        }
+                        ready.note(learnt);
                         id
                     }
                     Some(Err(e)) => e.id(),
@@ -200,6 +215,31 @@ pub async fn run(inner: Arc<Inner>) {
             _ = wake => {}
         }
     }
+}
+
+/// The Fetches to send one broker now, given its Fetches in flight and its free partitions,
+/// each with whether the broker may hold it. `turn` rotates where each starts: a broker fills
+/// an answer partition by partition up to fetch.max.bytes, so starting at the next partition
+/// each time keeps the first ones from starving the rest.
+fn plan(
+    in_flight: &[&Busy],
+    mut targets: Vec<Target>,
+    ready: &ReadyEnds,
+    turn: usize,
+) -> Vec<(Vec<Target>, bool)> {
+    let n_ready = targets.iter().filter(|t| ready.is_ready(t)).count();
+    let fetches = fetches_to_send(in_flight, n_ready);
+    if fetches == 0 || targets.is_empty() {
+        return Vec::new();
+    }
+    let n = targets.len();
+    targets.rotate_left(turn % n);
+    let groups = split(targets, fetches, |t| ready.is_ready(t));
+    let with_wait = |g: Vec<Target>| {
+        let may_wait = !g.iter().any(|t| ready.is_ready(t));
+        (g, may_wait)
+    };
+    groups.into_iter().map(with_wait).collect()
 }
 
 /// How many Fetches to send a broker now (0: none until one in flight comes back), given its
@@ -312,7 +352,7 @@ async fn fetch_from(
     }
     for (target, part) in &parts {
         if let Some(l) = learnt.iter_mut().find(|(tp, _)| *tp == target.tp) {
-            l.1 = ready_below(part, config.read_committed);
+            l.1 = ready_end(part, config.read_committed);
         }
     }
     if !parts.is_empty() {
@@ -349,7 +389,7 @@ async fn fetch_from(
 /// Where the records the broker has ready for us end, after an answer that held records (one
 /// that held none says nothing is ready). read_committed reads only up to the last stable
 /// offset: from there a Fetch would wait for the open transaction.
-fn ready_below(part: &PartitionData, read_committed: bool) -> Option<i64> {
+fn ready_end(part: &PartitionData, read_committed: bool) -> Option<i64> {
     if part.records.as_ref().is_none_or(|r| r.is_empty()) {
         return None;
     }
@@ -634,21 +674,65 @@ mod tests {
     }
 
     #[test]
-    fn records_are_ready_below_the_high_watermark_or_the_last_stable_offset() {
+    fn records_are_ready_up_to_the_high_watermark_or_the_last_stable_offset() {
         let part = PartitionData::default()
             .with_high_watermark(100)
             .with_last_stable_offset(40)
             .with_records(Some(Bytes::from_static(b"batch")));
-        assert_eq!(ready_below(&part, false), Some(100));
-        assert_eq!(ready_below(&part, true), Some(40));
+        assert_eq!(ready_end(&part, false), Some(100));
+        assert_eq!(ready_end(&part, true), Some(40));
         let old_broker = part.clone().with_last_stable_offset(-1);
-        assert_eq!(ready_below(&old_broker, true), Some(100));
+        assert_eq!(ready_end(&old_broker, true), Some(100));
         let nothing = part.with_records(Some(Bytes::new()));
         assert_eq!(
-            ready_below(&nothing, false),
+            ready_end(&nothing, false),
             None,
             "an empty answer: none known ready"
         );
+    }
+
+    /// Ready ends where partitions listed in `ready` have records ready past offset 10.
+    fn ready_ends(ready: &[i32], min_bytes: i32) -> ReadyEnds {
+        let config = Config {
+            fetch_min_bytes: min_bytes,
+            ..Config::default()
+        };
+        let mut ends = ReadyEnds::new(&config);
+        ends.note(ready.iter().map(|&p| (target(p, 0).tp, Some(20))).collect());
+        ends
+    }
+
+    fn partitions(groups: &[(Vec<Target>, bool)]) -> Vec<(Vec<i32>, bool)> {
+        let parts = |g: &Vec<Target>| g.iter().map(|t| t.tp.1).collect();
+        groups.iter().map(|(g, w)| (parts(g), *w)).collect()
+    }
+
+    #[test]
+    fn plan_sends_each_partition_once_and_nothing_behind_a_held_fetch() {
+        let targets = || (0..4).map(|p| target(p, 10)).collect::<Vec<_>>();
+        let (waiting, prompt) = (flight(true), flight(false));
+        let ready = ready_ends(&[0, 1, 3], 1);
+        let two = partitions(&plan(&[], targets(), &ready, 0));
+        assert_eq!(two, vec![(vec![0, 2, 3], false), (vec![1], false)]);
+        let rotated = partitions(&plan(&[], targets(), &ready, 1));
+        assert_eq!(rotated, vec![(vec![1, 2, 0], false), (vec![3], false)]);
+        let beside = partitions(&plan(&[&prompt], targets(), &ready, 0));
+        assert_eq!(beside, vec![(vec![0, 1, 2, 3], false)]);
+        assert!(plan(&[&waiting], targets(), &ready, 0).is_empty());
+        assert!(plan(&[&prompt, &prompt], targets(), &ready, 0).is_empty());
+        let none_ready = ready_ends(&[], 1);
+        assert!(plan(&[&prompt], targets(), &none_ready, 0).is_empty());
+        let held = partitions(&plan(&[], targets(), &none_ready, 0));
+        assert_eq!(held, vec![(vec![0, 1, 2, 3], true)]);
+        let past_end = vec![target(0, 20), target(1, 25)];
+        assert_eq!(
+            partitions(&plan(&[], past_end, &ready, 0)),
+            vec![(vec![0, 1], true)]
+        );
+        // fetch.min.bytes above 1: a broker may hold any Fetch, so one at a time.
+        let min_bytes = ready_ends(&[0, 1, 3], 100);
+        let one = partitions(&plan(&[], targets(), &min_bytes, 0));
+        assert_eq!(one, vec![(vec![0, 1, 2, 3], true)]);
     }
 
     #[test]
