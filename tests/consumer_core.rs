@@ -429,21 +429,8 @@ fn survives_coordinator_errors_and_outage() {
 #[test]
 fn a_full_answer_does_not_starve_the_partitions_after_the_first() {
     for b in [Broker::mock(1), Broker::tansu()] {
-        let p = client(&b, json!({"linger.ms": 0}));
-        let topic = support::unique("turns");
-        b.create_topic(&topic, 3, |t, n| {
-            runtime::block_on(p.create_topic(t, n, 1, &[])).unwrap()
-        });
         // One batch per record, so an answer can stop after any of them.
-        for i in 0..300 {
-            let record = Record {
-                topic: topic.clone(),
-                partition: Some(i % 3),
-                value: Some(Bytes::from(vec![b'v'; 600])),
-                ..Default::default()
-            };
-            runtime::block_on(p.produce(record)).unwrap();
-        }
+        let topic = single_record_batches(&b, "turns", 3, 300);
         let limits = json!({"fetch.max.bytes": 1024, "max.partition.fetch.bytes": 1024});
         let c = client(&b, limits);
         let m = subscribe(&c, &topic, &support::unique("g"));
@@ -464,6 +451,26 @@ fn a_full_answer_does_not_starve_the_partitions_after_the_first() {
     }
 }
 
+/// A new topic of `partitions` holding `n` records of 600 bytes, dealt over the partitions in
+/// turn, each record in a batch of its own.
+fn single_record_batches(b: &Broker, prefix: &str, partitions: i32, n: i32) -> String {
+    let p = client(b, json!({"linger.ms": 0}));
+    let topic = support::unique(prefix);
+    b.create_topic(&topic, partitions, |t, n| {
+        runtime::block_on(p.create_topic(t, n, 1, &[])).unwrap()
+    });
+    for i in 0..n {
+        let record = Record {
+            topic: topic.clone(),
+            partition: Some(i % partitions),
+            value: Some(Bytes::from(format!("{i:0>600}"))),
+            ..Default::default()
+        };
+        runtime::block_on(p.produce(record)).unwrap();
+    }
+    topic
+}
+
 /// Fetch arrival times (µs) the mock saw since the last call.
 fn fetch_arrivals(b: &Broker) -> Vec<i64> {
     let answer = b.command(json!({"cmd": "take_requests"}));
@@ -482,21 +489,8 @@ fn two_fetches_in_flight_only_while_records_are_ready() {
     const RTT_US: i64 = 200_000;
     let b = Broker::mock(1);
     b.command(json!({"cmd": "group_initial_rebalance_delay_ms", "ms": 0}));
-    let p = client(&b, json!({"linger.ms": 0}));
-    let topic = support::unique("pairs");
-    b.create_topic(&topic, 4, |t, n| {
-        runtime::block_on(p.create_topic(t, n, 1, &[])).unwrap()
-    });
     // One batch per record and about one batch per partition per answer: many Fetches.
-    for i in 0..80 {
-        let record = Record {
-            topic: topic.clone(),
-            partition: Some(i % 4),
-            value: Some(Bytes::from(format!("{i:0>600}"))),
-            ..Default::default()
-        };
-        runtime::block_on(p.produce(record)).unwrap();
-    }
+    let topic = single_record_batches(&b, "pairs", 4, 80);
     // The round trip is added before the consumer starts, so no Fetch runs at loopback speed.
     b.command(json!({"cmd": "set_rtt", "broker": 1, "ms": RTT_US / 1000}));
     fetch_arrivals(&b); // starts tracking
