@@ -34,6 +34,8 @@ struct Target {
     tp: Tp,
     offset: i64,
     epoch: u64,
+    /// The broker has records ready from `offset` (see `is_ready`).
+    ready: bool,
 }
 
 /// One broker's answer, handed to the decode task.
@@ -72,39 +74,10 @@ struct Busy {
     may_wait: bool,
 }
 
-/// What a Fetch learnt per partition: where the records ready at the broker end (see
-/// `ready_end`), `None` when it learnt nothing.
-type Learnt = Vec<(Tp, Option<i64>)>;
-
-/// Per partition, where the records ready at the broker end, from its last answer: a Fetch
-/// from below that is answered at once.
-struct ReadyEnds {
-    ends: HashMap<Tp, i64>,
-    /// With fetch.min.bytes above 1 a broker may hold even a Fetch with records ready.
-    apply: bool,
-}
-
-impl ReadyEnds {
-    fn new(config: &Config) -> ReadyEnds {
-        let apply = config.fetch_min_bytes <= 1;
-        ReadyEnds {
-            ends: HashMap::new(),
-            apply,
-        }
-    }
-
-    fn is_ready(&self, t: &Target) -> bool {
-        self.apply && self.ends.get(&t.tp).is_some_and(|&end| t.offset < end)
-    }
-
-    fn note(&mut self, learnt: Learnt) {
-        for (tp, end) in learnt {
-            match end {
-                Some(end) => self.ends.insert(tp, end),
-                None => self.ends.remove(&tp),
-            };
-        }
-    }
+/// Whether a Fetch of `p` from `offset` is answered at once: the broker said it has records
+/// ready past it, and fetch.min.bytes does not let it hold an answer with fewer bytes.
+fn is_ready(p: &Partition, offset: i64, config: &Config) -> bool {
+    config.fetch_min_bytes <= 1 && p.ready_end.is_some_and(|end| offset < end)
 }
 
 pub async fn run(inner: Arc<Inner>) {
@@ -112,9 +85,8 @@ pub async fn run(inner: Arc<Inner>) {
     let (queue_cap, resume_below) = (queue_cap(&config), resume_below(&config));
     let (decoded, to_decode) = mpsc::channel(DECODE_QUEUE);
     tokio::spawn(decode(inner.clone(), to_decode));
-    let mut tasks: JoinSet<Learnt> = JoinSet::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
     let mut busy: HashMap<Id, Busy> = HashMap::new();
-    let mut ready = ReadyEnds::new(&config);
     let mut paused = false;
     let mut turn = 0usize;
     loop {
@@ -135,15 +107,16 @@ pub async fn run(inner: Arc<Inner>) {
                     .iter()
                     .filter(|(tp, _)| !busy_tps.contains(tp))
                     .filter_map(|(tp, p)| {
-                        p.fetch.map(|offset| Target {
+                        let offset = p.fetch.map(|at| p.fetch_ahead.unwrap_or(at))?;
+                        Some(Target {
                             tp: tp.clone(),
-                            offset: p.fetch_ahead.unwrap_or(offset),
+                            offset,
                             epoch: p.epoch,
+                            ready: is_ready(p, offset, &config),
                         })
                     })
                     .collect()
             };
-            ready.ends.retain(|tp, _| st.assigned.contains_key(tp));
             (targets, st.assignment_epoch)
         };
         let mut by_leader: BTreeMap<i32, Vec<Target>> = BTreeMap::new();
@@ -165,7 +138,6 @@ pub async fn run(inner: Arc<Inner>) {
             let task = tasks.spawn(async move {
                 refresh(&inner).await;
                 tokio::time::sleep(backoff(&inner.cluster.config)).await;
-                Vec::new()
             });
             busy.insert(
                 task.id(),
@@ -180,7 +152,7 @@ pub async fn run(inner: Arc<Inner>) {
             let in_flight: Vec<&Busy> =
                 busy.values().filter(|b| b.leader == Some(leader)).collect();
             turn = turn.wrapping_add(1);
-            for (group, may_wait) in plan(&in_flight, targets, &ready, turn) {
+            for (group, may_wait) in plan(&in_flight, targets, turn) {
                 let tps = group.iter().map(|t| t.tp.clone()).collect();
                 let (inner, decoded) = (inner.clone(), decoded.clone());
                 let task = tasks.spawn(async move {
@@ -203,10 +175,7 @@ pub async fn run(inner: Arc<Inner>) {
         tokio::select! {
             done = tasks.join_next_with_id() => {
                 let id = match done {
-                    Some(Ok((id, learnt))) => {
-                        ready.note(learnt);
-                        id
-                    }
+                    Some(Ok((id, ()))) => id,
                     Some(Err(e)) => e.id(),
                     None => continue,
                 };
@@ -221,25 +190,19 @@ pub async fn run(inner: Arc<Inner>) {
 /// each with whether the broker may hold it. `turn` rotates where each starts: a broker fills
 /// an answer partition by partition up to fetch.max.bytes, so starting at the next partition
 /// each time keeps the first ones from starving the rest.
-fn plan(
-    in_flight: &[&Busy],
-    mut targets: Vec<Target>,
-    ready: &ReadyEnds,
-    turn: usize,
-) -> Vec<(Vec<Target>, bool)> {
-    let n_ready = targets.iter().filter(|t| ready.is_ready(t)).count();
+fn plan(in_flight: &[&Busy], mut targets: Vec<Target>, turn: usize) -> Vec<(Vec<Target>, bool)> {
+    let n_ready = targets.iter().filter(|t| t.ready).count();
     let fetches = fetches_to_send(in_flight, n_ready);
     if fetches == 0 || targets.is_empty() {
         return Vec::new();
     }
     let n = targets.len();
     targets.rotate_left(turn % n);
-    let groups = split(targets, fetches, |t| ready.is_ready(t));
-    let with_wait = |g: Vec<Target>| {
-        let may_wait = !g.iter().any(|t| ready.is_ready(t));
-        (g, may_wait)
+    let may_wait = |g: Vec<Target>| {
+        let wait = !g.iter().any(|t| t.ready);
+        (g, wait)
     };
-    groups.into_iter().map(with_wait).collect()
+    split(targets, fetches).into_iter().map(may_wait).collect()
 }
 
 /// How many Fetches to send a broker now (0: none until one in flight comes back), given its
@@ -256,11 +219,11 @@ fn fetches_to_send(in_flight: &[&Busy], ready: usize) -> usize {
 
 /// Deals `targets` into at most `n` Fetches, those with records ready spread evenly so each
 /// Fetch is answered at once; order within a Fetch is kept.
-fn split(targets: Vec<Target>, n: usize, ready: impl Fn(&Target) -> bool) -> Vec<Vec<Target>> {
+fn split(targets: Vec<Target>, n: usize) -> Vec<Vec<Target>> {
     let mut groups: Vec<Vec<Target>> = (0..n).map(|_| Vec::new()).collect();
     let (mut next_ready, mut next_other) = (0, 0);
     for t in targets {
-        let slot = if ready(&t) {
+        let slot = if t.ready {
             &mut next_ready
         } else {
             &mut next_other
@@ -278,15 +241,14 @@ async fn refresh(inner: &Inner) {
 }
 
 /// One Fetch to one broker: positions read ahead, records sent for decoding, errors handled
-/// (with a backoff before the broker is asked again). Returns which partitions have more
-/// records ready at the broker.
+/// (with a backoff before the broker is asked again).
 async fn fetch_from(
     inner: &Inner,
     leader: i32,
     targets: Vec<Target>,
     assignment_epoch: u64,
     decoded: &mpsc::Sender<Fetched>,
-) -> Learnt {
+) {
     let config = &inner.cluster.config;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for t in &targets {
@@ -318,14 +280,13 @@ async fn fetch_from(
         // No rack: a broker would then point to a follower (preferred_read_replica), and
         // fetching from followers is not implemented.
         .with_rack_id(StrBytes::default());
-    let mut learnt: Learnt = targets.iter().map(|t| (t.tp.clone(), None)).collect();
     let resp = match inner.cluster.send_to(leader, &req).await {
         Ok(r) => r,
         Err(_) => {
             inner.cluster.mark_stale();
             refresh(inner).await;
             tokio::time::sleep(backoff(config)).await;
-            return learnt;
+            return;
         }
     };
     let mut ok = true;
@@ -350,13 +311,8 @@ async fn fetch_from(
             }
         }
     }
-    for (target, part) in &parts {
-        if let Some(l) = learnt.iter_mut().find(|(tp, _)| *tp == target.tp) {
-            l.1 = ready_end(part, config.read_committed);
-        }
-    }
     if !parts.is_empty() {
-        read_ahead(inner, &parts, assignment_epoch);
+        read_ahead(inner, &parts, assignment_epoch, config.read_committed);
         let job = Fetched {
             assignment_epoch,
             parts,
@@ -372,7 +328,7 @@ async fn fetch_from(
             }
             inner.records.notify_waiters();
             tokio::time::sleep(backoff(config)).await;
-            return learnt;
+            return;
         }
     }
     let reset = out_of_range_resets(inner, &out_of_range, assignment_epoch);
@@ -383,7 +339,6 @@ async fn fetch_from(
         refresh(inner).await;
         tokio::time::sleep(backoff(config)).await;
     }
-    learnt
 }
 
 /// Where the records the broker has ready for us end, after an answer that held records (one
@@ -426,24 +381,29 @@ fn out_of_range_resets(inner: &Inner, targets: &[Target], assignment_epoch: u64)
     reset
 }
 
-/// Notes where each partition's next Fetch starts, from the batch headers of this answer, when
-/// the answer continues the partition's current position.
-fn read_ahead(inner: &Inner, parts: &[(Target, PartitionData)], assignment_epoch: u64) {
-    let ahead: Vec<(&Target, i64)> = parts
+/// Notes, for each partition of this answer, where its next Fetch starts (from the batch
+/// headers, when the answer continues the partition's current position) and where the records
+/// the broker has ready end.
+fn read_ahead(
+    inner: &Inner,
+    parts: &[(Target, PartitionData)],
+    assignment_epoch: u64,
+    read_committed: bool,
+) {
+    let noted: Vec<(&Target, Option<i64>, Option<i64>)> = parts
         .iter()
-        .filter_map(|(t, part)| {
-            let next = next_offset(part.records.as_deref()?)?;
-            (next > t.offset).then_some((t, next))
+        .map(|(t, part)| {
+            let next = part.records.as_deref().and_then(next_offset);
+            let next = next.filter(|&next| next > t.offset);
+            (t, next, ready_end(part, read_committed))
         })
         .collect();
-    if ahead.is_empty() {
-        return;
-    }
     let mut st = inner.state.lock().unwrap();
-    for (t, next) in ahead {
+    for (t, next, end) in noted {
         if let Some(p) = asked(&mut st, t, assignment_epoch) {
-            if p.fetch_ahead.or(p.fetch) == Some(t.offset) {
-                p.fetch_ahead = Some(next);
+            p.ready_end = end;
+            if next.is_some() && p.fetch_ahead.or(p.fetch) == Some(t.offset) {
+                p.fetch_ahead = next;
             }
         }
     }
@@ -634,14 +594,26 @@ fn queue(
 mod tests {
     use super::*;
     use crate::kafka::config::Compression;
+    use crate::kafka::consumer::ConsumedRecord;
+    use crate::kafka::records::{encode_batch, restamp, OutRecord, Stamp};
+    use bytes::Bytes;
+    use kafka_protocol::messages::fetch_response::AbortedTransaction;
+    use kafka_protocol::messages::ProducerId;
 
-    fn target(partition: i32, offset: i64) -> Target {
+    /// Partition `partition` asked from offset 10; `ready`: the broker has records past it.
+    fn target(partition: i32, ready: bool) -> Target {
         let tp = ("t".to_string(), partition);
         Target {
             tp,
-            offset,
+            offset: 10,
             epoch: 0,
+            ready,
         }
+    }
+
+    /// Partitions 0-3, those in `ready` with records ready.
+    fn targets(ready: &[i32]) -> Vec<Target> {
+        (0..4).map(|p| target(p, ready.contains(&p))).collect()
     }
 
     fn flight(may_wait: bool) -> Busy {
@@ -651,6 +623,11 @@ mod tests {
             tps,
             may_wait,
         }
+    }
+
+    fn partitions(groups: &[(Vec<Target>, bool)]) -> Vec<(Vec<i32>, bool)> {
+        let parts = |g: &Vec<Target>| g.iter().map(|t| t.tp.1).collect();
+        groups.iter().map(|(g, w)| (parts(g), *w)).collect()
     }
 
     #[test]
@@ -691,77 +668,64 @@ mod tests {
         );
     }
 
-    /// Ready ends where partitions listed in `ready` have records ready past offset 10.
-    fn ready_ends(ready: &[i32], min_bytes: i32) -> ReadyEnds {
-        let config = Config {
-            fetch_min_bytes: min_bytes,
+    #[test]
+    fn a_fetch_is_ready_below_the_end_unless_fetch_min_bytes_may_hold_it() {
+        let p = Partition {
+            ready_end: Some(20),
+            ..Partition::default()
+        };
+        let config = Config::default();
+        assert!(is_ready(&p, 10, &config));
+        assert!(!is_ready(&p, 20, &config), "caught up");
+        assert!(!is_ready(&p, 25, &config));
+        assert!(
+            !is_ready(&Partition::default(), 10, &config),
+            "nothing known"
+        );
+        // fetch.min.bytes above 1: a broker may hold any Fetch, so one at a time.
+        let min_bytes = Config {
+            fetch_min_bytes: 100,
             ..Config::default()
         };
-        let mut ends = ReadyEnds::new(&config);
-        ends.note(ready.iter().map(|&p| (target(p, 0).tp, Some(20))).collect());
-        ends
-    }
-
-    fn partitions(groups: &[(Vec<Target>, bool)]) -> Vec<(Vec<i32>, bool)> {
-        let parts = |g: &Vec<Target>| g.iter().map(|t| t.tp.1).collect();
-        groups.iter().map(|(g, w)| (parts(g), *w)).collect()
+        assert!(!is_ready(&p, 10, &min_bytes));
     }
 
     #[test]
     fn plan_sends_each_partition_once_and_nothing_behind_a_held_fetch() {
-        let targets = || (0..4).map(|p| target(p, 10)).collect::<Vec<_>>();
         let (waiting, prompt) = (flight(true), flight(false));
-        let ready = ready_ends(&[0, 1, 3], 1);
-        let two = partitions(&plan(&[], targets(), &ready, 0));
+        let ready = || targets(&[0, 1, 3]);
+        let two = partitions(&plan(&[], ready(), 0));
         assert_eq!(two, vec![(vec![0, 2, 3], false), (vec![1], false)]);
-        let rotated = partitions(&plan(&[], targets(), &ready, 1));
+        let rotated = partitions(&plan(&[], ready(), 1));
         assert_eq!(rotated, vec![(vec![1, 2, 0], false), (vec![3], false)]);
-        let beside = partitions(&plan(&[&prompt], targets(), &ready, 0));
+        let beside = partitions(&plan(&[&prompt], ready(), 0));
         assert_eq!(beside, vec![(vec![0, 1, 2, 3], false)]);
-        assert!(plan(&[&waiting], targets(), &ready, 0).is_empty());
-        assert!(plan(&[&prompt, &prompt], targets(), &ready, 0).is_empty());
-        let none_ready = ready_ends(&[], 1);
-        assert!(plan(&[&prompt], targets(), &none_ready, 0).is_empty());
-        let held = partitions(&plan(&[], targets(), &none_ready, 0));
+        assert!(plan(&[&waiting], ready(), 0).is_empty());
+        assert!(plan(&[&prompt, &prompt], ready(), 0).is_empty());
+        assert!(plan(&[&prompt], targets(&[]), 0).is_empty());
+        let held = partitions(&plan(&[], targets(&[]), 0));
         assert_eq!(held, vec![(vec![0, 1, 2, 3], true)]);
-        let past_end = vec![target(0, 20), target(1, 25)];
-        assert_eq!(
-            partitions(&plan(&[], past_end, &ready, 0)),
-            vec![(vec![0, 1], true)]
-        );
-        // fetch.min.bytes above 1: a broker may hold any Fetch, so one at a time.
-        let min_bytes = ready_ends(&[0, 1, 3], 100);
-        let one = partitions(&plan(&[], targets(), &min_bytes, 0));
-        assert_eq!(one, vec![(vec![0, 1, 2, 3], true)]);
+        let one_ready = partitions(&plan(&[], targets(&[2]), 0));
+        assert_eq!(one_ready, vec![(vec![0, 1, 2, 3], false)]);
     }
 
     #[test]
     fn split_spreads_ready_partitions_and_keeps_order() {
-        let targets: Vec<Target> = (0..5).map(|p| target(p, 10)).collect();
-        let ready = |t: &Target| t.tp.1 % 2 == 0; // partitions 0, 2, 4
-        let groups = split(targets.clone(), 2, ready);
+        let targets: Vec<Target> = (0..5).map(|p| target(p, p % 2 == 0)).collect();
+        let groups = split(targets.clone(), 2);
         let parts: Vec<Vec<i32>> = groups
             .iter()
             .map(|g| g.iter().map(|t| t.tp.1).collect())
             .collect();
         assert_eq!(parts, vec![vec![0, 1, 4], vec![2, 3]]);
-        assert!(groups.iter().all(|g| g.iter().any(ready)));
-        let one: Vec<Vec<i32>> = split(targets, 1, ready)
+        assert!(groups.iter().all(|g| g.iter().any(|t| t.ready)));
+        let one: Vec<Vec<i32>> = split(targets, 1)
             .iter()
             .map(|g| g.iter().map(|t| t.tp.1).collect())
             .collect();
         assert_eq!(one, vec![vec![0, 1, 2, 3, 4]]);
-        assert_eq!(
-            split(vec![target(0, 1)], 2, ready).len(),
-            1,
-            "no empty Fetch"
-        );
+        assert_eq!(split(vec![target(0, true)], 2).len(), 1, "no empty Fetch");
     }
-    use crate::kafka::consumer::ConsumedRecord;
-    use crate::kafka::records::{encode_batch, restamp, OutRecord, Stamp};
-    use bytes::Bytes;
-    use kafka_protocol::messages::fetch_response::AbortedTransaction;
-    use kafka_protocol::messages::ProducerId;
 
     /// A batch of `values` at `base`; `producer` makes it transactional, `control` a marker.
     fn batch(base: i64, values: &[&str], producer: Option<i64>, control: bool) -> Vec<u8> {
@@ -799,6 +763,7 @@ mod tests {
             tp: ("t".into(), 0),
             offset,
             epoch: 0,
+            ready: false,
         };
         let part = PartitionData::default().with_aborted_transactions(Some(
             aborted
@@ -846,6 +811,7 @@ mod tests {
             tp: ("t".into(), 4),
             offset: 3,
             epoch: 0,
+            ready: false,
         };
         let mut chunk = Chunk::default();
         let part = PartitionData::default();
@@ -904,6 +870,7 @@ mod tests {
             tp: ("t".into(), 0),
             offset: 0,
             epoch: 0,
+            ready: false,
         };
         let mut chunk = Chunk::default();
         let data = Bytes::from([good, bad].concat());

@@ -34,6 +34,9 @@ pub struct Partition {
     /// from batch headers, so the next request goes out before decoding. Only a hint; records
     /// are queued only when they start at `fetch`.
     pub fetch_ahead: Option<i64>,
+    /// Where the records the broker has ready end, from the last answer (`None` after one
+    /// that held no records): a Fetch from below it is answered at once. Only a hint.
+    pub ready_end: Option<i64>,
     /// Offset after the last record handed to the application: what Commit commits.
     pub delivered: Option<i64>,
     /// Last committed offset we know of.
