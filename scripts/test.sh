@@ -4,9 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-wine=$(bash scripts/install-deps.sh test | tail -n 1)
-export KAFKA1C_REQUIRE_WINE=${wine#KAFKA1C_WINE=}
-echo "test: Wine required for: $KAFKA1C_REQUIRE_WINE"
+bash scripts/install-deps.sh test
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

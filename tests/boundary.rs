@@ -255,28 +255,16 @@ fn linux_onescript_style_virtual_destructor_and_init_order() {
     assert_eq!(run.of("destroy")[0]["ok"], true);
 }
 
-fn windows(p: Platform) -> bool {
-    match host::windows_ready(p) {
-        Ok(()) => true,
-        Err(why) => {
-            eprintln!("SKIPPED {p:?}: {why}");
-            false
-        }
-    }
-}
-
 #[test]
 fn win64_load_create_destroy_and_names() {
-    if windows(Platform::Win64) {
-        load_create_destroy_and_names(Platform::Win64);
-        bad_input_gives_clean_errors(Platform::Win64);
-    }
+    host::require_windows(Platform::Win64);
+    load_create_destroy_and_names(Platform::Win64);
+    bad_input_gives_clean_errors(Platform::Win64);
 }
 
 #[test]
 fn win32_load_create_destroy_and_names() {
-    if windows(Platform::Win32) {
-        load_create_destroy_and_names(Platform::Win32);
-        bad_input_gives_clean_errors(Platform::Win32);
-    }
+    host::require_windows(Platform::Win32);
+    load_create_destroy_and_names(Platform::Win32);
+    bad_input_gives_clean_errors(Platform::Win32);
 }

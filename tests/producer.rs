@@ -247,10 +247,7 @@ fn mock_cluster_produce_10000_read_back_by_librdkafka() {
 /// The Windows DLL, run by the Windows build of the emulator under Wine, produces to the
 /// same kind of broker and the records are read back by librdkafka.
 fn windows_produce(p: Platform) {
-    if let Err(why) = host::windows_ready(p) {
-        eprintln!("SKIPPED {p:?}: {why}");
-        return;
-    }
+    host::require_windows(p);
     const N: usize = 300;
     let b = Broker::tansu();
     let topic = support::unique("wine");

@@ -101,7 +101,9 @@ fn with<const K: usize, T>(this: *mut c_void, fallback: T, f: impl FnOnce(&mut I
 }
 
 fn index(n: c_long) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
+    // Sign-extended, so a negative number is an index no member has and `as isize` gives the
+    // number 1C passed back for messages (on 32-bit Windows too, where `long` is 32 bits).
+    n as isize as usize
 }
 
 fn alias(n: c_long) -> Alias {

@@ -161,12 +161,12 @@ impl CallError {
                 ),
             },
             CallError::UnknownMethod(i) => match lang {
-                Lang::En => format!("unknown method number {}", *i as i64),
-                Lang::Ru => format!("неизвестный метод с номером {}", *i as i64),
+                Lang::En => format!("unknown method number {}", *i as isize),
+                Lang::Ru => format!("неизвестный метод с номером {}", *i as isize),
             },
             CallError::UnknownProp(i) => match lang {
-                Lang::En => format!("unknown property number {}", *i as i64),
-                Lang::Ru => format!("неизвестное свойство с номером {}", *i as i64),
+                Lang::En => format!("unknown property number {}", *i as isize),
+                Lang::Ru => format!("неизвестное свойство с номером {}", *i as isize),
             },
             CallError::ReadOnlyProp(en, ru) => match lang {
                 Lang::En => format!("property {en} is read-only"),

@@ -88,57 +88,33 @@ fn newest(paths: &[PathBuf]) -> PathBuf {
         .unwrap_or_else(|| paths[0].clone())
 }
 
-/// Whether KAFKA1C_REQUIRE_WINE (a list like `win64,win32`, set by scripts/test.sh for what it
-/// could install) makes a missing piece a failure instead of a skip.
-fn required(p: Platform) -> bool {
-    let name = match p {
-        Platform::Win64 => "win64",
-        Platform::Win32 => "win32",
-        Platform::Linux => return true,
-    };
-    std::env::var("KAFKA1C_REQUIRE_WINE").is_ok_and(|v| v.split(',').any(|x| x.trim() == name))
-}
-
-/// Whether a Windows platform can run here; `Err` says why not.
-pub fn windows_ready(p: Platform) -> Result<(), String> {
+/// Panics, naming what is missing, unless a Windows platform can run here: the Windows suites
+/// never skip (scripts/install-deps.sh installs Wine, 32-bit Wine included).
+pub fn require_windows(p: Platform) {
     let lib = library(p);
-    let why = if !lib.exists() {
-        Some(format!(
-            "{} is not built (run scripts/test.sh)",
-            lib.display()
-        ))
-    } else if Command::new(p.c_compiler())
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        Some(format!("{} is not installed", p.c_compiler()))
-    } else if Command::new("wine").arg("--version").output().is_err() {
-        Some("wine is not installed".to_string())
-    } else {
-        // Wine may be there without its 32-bit half: ask the emulator itself to start.
-        let probe = Command::new("wine")
-            .arg(emulator(p))
-            .env("WINEDEBUG", "-all")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            .output();
-        match probe {
-            Ok(o) if String::from_utf8_lossy(&o.stderr).contains("usage: host1c") => None,
-            Ok(o) => Some(format!(
-                "wine cannot run {p:?} programs here: {}",
-                String::from_utf8_lossy(&o.stderr)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-            )),
-            Err(e) => Some(format!("wine did not start: {e}")),
+    assert!(
+        lib.exists(),
+        "{} is not built (scripts/test.sh builds it)",
+        lib.display()
+    );
+    for tool in [p.c_compiler(), "wine"] {
+        if let Err(e) = Command::new(tool).arg("--version").output() {
+            panic!("{tool} is not runnable ({e}); run scripts/install-deps.sh test");
         }
-    };
-    match why {
-        None => Ok(()),
-        Some(w) if required(p) => panic!("Windows test required but {w}"),
-        Some(w) => Err(w),
     }
+    // Wine may be there without its 32-bit half: ask the emulator itself to start.
+    let probe = Command::new("wine")
+        .arg(emulator(p))
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .output()
+        .unwrap_or_else(|e| panic!("wine did not start: {e}"));
+    let stderr = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        stderr.contains("usage: host1c"),
+        "wine cannot run {p:?} programs here: {}",
+        stderr.lines().next().unwrap_or("")
+    );
 }
 
 /// Builds the emulator once per platform per test process. Windows builds go to their own
@@ -186,7 +162,9 @@ pub fn emulator(p: Platform) -> PathBuf {
     if p != Platform::Linux {
         let shim_tmp = dir.join(format!("tmp-{}-shim.dll", std::process::id()));
         let status = Command::new(p.c_compiler())
-            .args(["-shared", "-O2", "-o"])
+            // --kill-at: on i686 a __stdcall export is otherwise named `ProcessPrng@8`, and
+            // Rust's std asks for the undecorated `ProcessPrng`.
+            .args(["-shared", "-O2", "-Wl,--kill-at", "-o"])
             .arg(&shim_tmp)
             .arg(root.join("tests/support/wine/processprng_shim.c"))
             .status()
