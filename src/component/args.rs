@@ -1,8 +1,36 @@
 //! Typed access to a call's arguments; every mismatch names the method, the argument and what came.
 
+use std::borrow::Cow;
+
 use super::error::{CallError, TypeName};
 use super::table::Method;
 use crate::boundary::Value;
+
+const KEY_TYPES: &[TypeName] = &[
+    TypeName::String,
+    TypeName::BinaryData,
+    TypeName::Number,
+    TypeName::Undefined,
+];
+
+/// A Number's plain decimal text: no digit grouping, no locale, no exponent; integers exact.
+pub fn number_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Int(n) => Some(n.to_string()),
+        Value::Double(d) => Some(decimal_text(*d)),
+        _ => None,
+    }
+}
+
+/// `f64` as the shortest decimal text that reads back as the same number (Rust's `Display`
+/// never uses an exponent); `-0` is `0`, as 1C shows it.
+pub fn decimal_text(d: f64) -> String {
+    if d == 0.0 {
+        "0".to_string()
+    } else {
+        d.to_string()
+    }
+}
 
 pub struct Args<'a> {
     pub method: &'static Method,
@@ -92,8 +120,18 @@ impl Args<'_> {
         }
     }
 
-    pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, CallError> {
-        Ok(self.opt_bytes_ref(i)?.map(<[u8]>::to_vec))
+    /// A record key: String (UTF-8), BinaryData, a Number as its plain decimal text (`42`,
+    /// `-0.5`: what a 1C developer passes for a document number), or nothing when Undefined/Null.
+    pub fn opt_key(&self, i: usize) -> Result<Option<Cow<'_, [u8]>>, CallError> {
+        match self.value(i) {
+            Value::Int(_) | Value::Double(_) => {
+                Ok(number_text(self.value(i)).map(|t| Cow::Owned(t.into_bytes())))
+            }
+            Value::Empty | Value::Null | Value::Str(_) | Value::Blob(_) => {
+                self.opt_bytes_ref(i).map(|k| k.map(Cow::Borrowed))
+            }
+            _ => Err(self.wrong(i, KEY_TYPES)),
+        }
     }
 
     /// A whole Number.
@@ -138,5 +176,28 @@ impl Args<'_> {
     /// For arguments taking several shapes: the standard type error listing them.
     pub fn type_error(&self, i: usize, expected: &'static [TypeName]) -> CallError {
         self.wrong(i, expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_plain_decimal_text() {
+        let cases = [
+            (Value::Int(42), "42"),
+            (Value::Int(i64::MIN), "-9223372036854775808"),
+            (Value::Double(12345.67), "12345.67"),
+            (Value::Double(0.1), "0.1"),
+            (Value::Double(-0.0), "0"),
+            (Value::Double(1e-7), "0.0000001"),
+            (Value::Double(1e21), "1000000000000000000000"),
+            (Value::Double(100.0), "100"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(number_text(&v).as_deref(), Some(want), "{v:?}");
+        }
+        assert_eq!(number_text(&Value::Bool(true)), None);
     }
 }

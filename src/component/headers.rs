@@ -1,5 +1,6 @@
 //! Record headers from 1C: a JSON object `{"name":"value"}` or an array of `[name, value]` pairs
-//! (the array keeps duplicates). Values are strings (sent as UTF-8) or null.
+//! (the array keeps duplicates). Values are strings (sent as UTF-8), numbers (sent as their plain
+//! decimal text, integers exactly) or null.
 
 use serde_json::Value as Json;
 
@@ -28,10 +29,11 @@ pub fn from_json(json: &Json) -> Result<Headers, (String, String)> {
     let value = |name: &str, v: &Json| match v {
         Json::Null => Ok(None),
         Json::String(s) => Ok(Some(s.as_bytes().to_vec())),
+        Json::Number(n) => Ok(Some(json_number_text(n).into_bytes())),
         other => Err((
-            format!("header {name:?} must have a string or null value, got {other}"),
+            format!("header {name:?} must have a string, number or null value, got {other}"),
             format!(
-                "заголовок {name:?} должен иметь строковое значение или null, получено {other}"
+                "заголовок {name:?} должен иметь значение строку, число или null, получено {other}"
             ),
         )),
     };
@@ -52,8 +54,16 @@ pub fn from_json(json: &Json) -> Result<Headers, (String, String)> {
     }
 }
 
-/// Headers as JSON for 1C: an array of `[name, value]` pairs, keeping order and duplicates.
-/// Values that are not UTF-8 are given as `{"base64": "..."}`.
+/// Integers as written; other numbers as their shortest plain decimal text (no exponent).
+fn json_number_text(n: &serde_json::Number) -> String {
+    match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (Some(i), _, _) => i.to_string(),
+        (_, Some(u), _) => u.to_string(),
+        (_, _, Some(f)) => super::args::decimal_text(f),
+        _ => n.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,10 +85,29 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_sent_as_plain_decimal_text() {
+        let h = parse(r#"{"n":42,"big":18446744073709551615,"neg":-7,"d":0.1,"e":1e21,"z":-0.0}"#)
+            .unwrap();
+        let texts: Vec<_> = h
+            .iter()
+            .map(|(_, v)| String::from_utf8(v.clone().unwrap()).unwrap())
+            .collect();
+        let want = [
+            "42",
+            "18446744073709551615",
+            "-7",
+            "0.1",
+            "1000000000000000000000",
+            "0",
+        ];
+        assert_eq!(texts, want);
+    }
+
+    #[test]
     fn bad_shapes_are_explained() {
         assert!(parse("[1,2").unwrap_err().0.contains("not valid JSON"));
         assert!(parse("[[1,2]]").unwrap_err().0.contains("pairs"));
-        assert!(parse(r#"{"a":5}"#).unwrap_err().0.contains("\"a\""));
+        assert!(parse(r#"{"a":true}"#).unwrap_err().0.contains("\"a\""));
         assert!(parse("42").is_err());
     }
 

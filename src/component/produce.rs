@@ -1,5 +1,7 @@
 //! Produce, ProduceAsync, Flush, ProduceBatch.
 
+use std::borrow::Cow;
+
 use super::args::Args;
 use super::client::Client;
 use super::error::CallError;
@@ -30,7 +32,7 @@ fn headers_and_partition(a: &Args) -> Result<(Headers, Option<i32>), CallError> 
 fn outgoing(a: &mut Args) -> Result<Outgoing, CallError> {
     let topic = a.take_string(0)?;
     let value = a.take_bytes(1)?;
-    let key = a.opt_bytes(2)?;
+    let key = a.opt_key(2)?.map(Cow::into_owned);
     let (headers, partition) = headers_and_partition(a)?;
     Ok(Outgoing {
         topic,
@@ -52,11 +54,11 @@ pub fn produce(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
 pub fn produce_async(c: &mut Client, a: &mut Args) -> Result<Value, CallError> {
     let topic = a.string(0)?;
     let value = a.bytes_ref(1)?;
-    let key = a.opt_bytes_ref(2)?;
+    let key = a.opt_key(2)?;
     let (headers, partition) = headers_and_partition(a)?;
     let session = c.session()?;
     session
-        .produce_async(topic, partition, key, value, headers)
+        .produce_async(topic, partition, key.as_deref(), value, headers)
         .map(|id| Value::Int(id as i64))
 }
 
