@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Builds dist/kafka1c.zip, starts a local Tansu broker, and runs a demo through the 1C host
-# emulator using the Linux library taken out of the zip, exactly as 1C would load it.
+# Builds dist/kafka1c.zip, starts a local broker, and runs a demo through the 1C host emulator
+# using the Linux library taken out of the zip, exactly as 1C would load it. Prints a progress
+# line at least every 20 s; the full build log is in $KAFKA1C_LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh demo >/dev/null
-bash addin-manifest/build-zip.sh > "${TMPDIR:-/tmp}/kafka1c-build.log" 2>&1 \
-  || { tail -n 40 "${TMPDIR:-/tmp}/kafka1c-build.log"; exit 1; }
-echo "demo: built dist/kafka1c.zip"
+. scripts/progress.sh
+: >"$KAFKA1C_LOG"
+say "the first run installs toolchains and builds three libraries: about 13 minutes and"
+say "4.5 GB of disk; later runs take seconds. Full log: $KAFKA1C_LOG"
+step "installing what the demo needs (MinGW, Zig, Rust targets, the broker)" \
+  bash scripts/install-deps.sh demo
+bash addin-manifest/build-zip.sh
 
 work=$(mktemp -d)
 trap 'exec 3>&- 2>/dev/null; rm -rf "$work"' EXIT
 unzip -q dist/kafka1c.zip -d "$work/addin"
-gcc -std=c11 -O2 -D_GNU_SOURCE -o "$work/host1c" tests/host/host1c.c -ldl -lpthread
+step "building the 1C host emulator" \
+  gcc -std=c11 -O2 -D_GNU_SOURCE -o "$work/host1c" tests/host/host1c.c -ldl -lpthread
+say "starting a local broker ..."
 
 # The broker launcher stops Tansu when its stdin closes (fd 3 below, closed on exit).
 mkfifo "$work/ctl"
@@ -19,7 +25,8 @@ python3 tests/support/brokers.py tansu < "$work/ctl" > "$work/broker.out" &
 exec 3>"$work/ctl"
 for _ in $(seq 100); do [ -s "$work/broker.out" ] && break; sleep 0.1; done
 bootstrap=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["bootstrap"])' "$work/broker.out")
-echo "demo: Tansu broker at $bootstrap"
+[ -n "${bootstrap:-}" ] || { say "the broker did not start"; exit 1; }
+say "broker at $bootstrap; running the demo through the 1C host emulator:"
 
 settings="{\\\"bootstrap.servers\\\":\\\"$bootstrap\\\",\\\"linger.ms\\\":5,\\\"group.id\\\":\\\"демо\\\",\\\"auto.offset.reset\\\":\\\"earliest\\\",\\\"session.timeout.ms\\\":6000,\\\"heartbeat.interval.ms\\\":1000}"
 cat > "$work/demo.txt" <<SCRIPT
@@ -29,7 +36,7 @@ get Версия
 call Подключить "$settings"
 call СоздатьТему "заказы" 3 1
 call Отправить "заказы" "Заказ №1 на 100 руб." "клиент-42" "{\\"источник\\":\\"1С\\"}"
-call ОтправитьАсинхронно "заказы" "Заказ №2" "клиент-7"
+call ОтправитьАсинхронно "заказы" "Заказ №2" 1002
 call ОтправитьАсинхронно "заказы" x"00ff10" "клиент-8"
 call ДождатьсяОтправки 5000
 call ОтправитьПакет "заказы" "{\\"records\\":[{\\"key\\":\\"a\\",\\"value\\":{\\"sum\\":1}},{\\"value\\":\\"b\\"}]}"
