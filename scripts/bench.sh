@@ -4,7 +4,7 @@
 #   scripts/bench.sh [--quick] [--broker mock|tansu] [--repeat N] [--only produce-async,...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh demo >/dev/null
+bash scripts/install-deps.sh test >/dev/null
 log="${TMPDIR:-/tmp}/kafka1c-bench-build.log"
 build() { "$@" >>"$log" 2>&1 || { tail -n 40 "$log"; echo "bench: build failed: $*" >&2; exit 1; }; }
 : >"$log"

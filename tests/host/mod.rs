@@ -177,8 +177,12 @@ pub fn emulator(p: Platform) -> PathBuf {
 }
 
 fn command(p: Platform) -> Command {
+    command_for(p, &library(p))
+}
+
+/// The emulator for platform `p` loading the library at `lib`.
+fn command_for(p: Platform, lib: &Path) -> Command {
     let exe = emulator(p);
-    let lib = library(p);
     match p {
         Platform::Linux => {
             let mut c = Command::new(exe);
@@ -190,7 +194,7 @@ fn command(p: Platform) -> Command {
                 .parent()
                 .unwrap()
                 .join(format!("kafka1c-{}.dll", std::process::id()));
-            std::fs::copy(&lib, &local).unwrap();
+            std::fs::copy(lib, &local).unwrap();
             let mut c = Command::new("wine");
             c.arg(exe).arg(local);
             // Quiet Wine, skip its Mono/Gecko installers, prefer our ProcessPrng shim.
@@ -241,7 +245,16 @@ impl Run {
 
 /// Runs a whole script and returns its output.
 pub fn run_script(p: Platform, script: &str) -> Run {
-    let mut child = command(p)
+    run(command(p), script)
+}
+
+/// Runs a whole script against the library at `lib` (e.g. one taken out of the add-in zip).
+pub fn run_script_on(p: Platform, lib: &Path, script: &str) -> Run {
+    run(command_for(p, lib), script)
+}
+
+fn run(mut command: Command, script: &str) -> Run {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
