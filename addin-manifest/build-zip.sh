@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds dist/kafka1c.zip: MANIFEST.XML at the root and every library it names (Linux x86_64
-# .so, Windows x86_64 and i386 .dll), ready for a 1C template of type "Внешняя компонента".
+# Builds dist/kafka1c.zip: MANIFEST.XML at the root and every library it names (Linux x86_64 and
+# aarch64 .so, Windows x86_64 and i386 .dll), ready for a 1C template of type "Внешняя компонента".
 # Installs the toolchains it needs when they are missing. Build output goes to $KAFKA1C_LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ rm -rf dist/zip && mkdir -p dist/zip
 step "building Linux x86_64 (glibc 2.17)" \
   cargo zigbuild --release --lib --target x86_64-unknown-linux-gnu.2.17
 cp target/x86_64-unknown-linux-gnu/release/libkafka1c.so dist/zip/libkafka1c_linux_x86_64.so
+step "building Linux aarch64 (glibc 2.17)" \
+  cargo zigbuild --release --lib --target aarch64-unknown-linux-gnu.2.17
+cp target/aarch64-unknown-linux-gnu/release/libkafka1c.so dist/zip/libkafka1c_linux_aarch64.so
 step "building Windows x86_64" cargo build --release --lib --target x86_64-pc-windows-gnu
 cp target/x86_64-pc-windows-gnu/release/kafka1c.dll dist/zip/kafka1c_windows_x86_64.dll
 step "building Windows x86" cargo build --release --lib --target i686-pc-windows-gnu

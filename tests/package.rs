@@ -1,7 +1,7 @@
 //! The add-in zip as 1C receives it (built by addin-manifest/build-zip.sh, which scripts/test.sh
-//! runs first): MANIFEST.XML names exactly the libraries inside, the Linux library needs nothing
+//! runs first): MANIFEST.XML names exactly the libraries inside, the Linux libraries need nothing
 //! newer than glibc 2.17, and every library loads from the unpacked zip in the host emulator —
-//! Linux natively, both Windows DLLs under Wine.
+//! Linux x86_64 natively, both Windows DLLs under Wine, Linux aarch64 under qemu-user.
 
 mod host;
 
@@ -70,6 +70,7 @@ fn platform(c: &Component) -> Platform {
         ("Linux", "x86_64") => Platform::Linux,
         ("Windows", "x86_64") => Platform::Win64,
         ("Windows", "i386") => Platform::Win32,
+        ("Linux", "ARM64") => Platform::LinuxArm64,
         (os, arch) => panic!("MANIFEST.XML names {os}/{arch}, which this test cannot run"),
     }
 }
@@ -119,7 +120,11 @@ fn zip_holds_what_the_manifest_names_and_every_library_loads() {
     );
     let mut platforms: Vec<Platform> = components.iter().map(platform).collect();
     platforms.dedup();
-    assert_eq!(platforms.len(), 3, "Linux x86_64, Windows x86_64 and x86");
+    assert_eq!(
+        platforms.len(),
+        4,
+        "Linux x86_64 and aarch64, Windows x86_64 and x86"
+    );
 
     // Connect to a port nothing listens on: the call must fail with a readable reason.
     let settings =
@@ -131,7 +136,7 @@ fn zip_holds_what_the_manifest_names_and_every_library_loads() {
     for c in &components {
         let lib = dir.join(&c.path);
         let p = platform(c);
-        if p == Platform::Linux {
+        if matches!(p, Platform::Linux | Platform::LinuxArm64) {
             let needed = glibc_versions(&lib);
             let newest = needed.last().copied().unwrap_or((0, 0));
             assert!(
@@ -141,8 +146,9 @@ fn zip_holds_what_the_manifest_names_and_every_library_loads() {
                 newest.0,
                 newest.1
             );
-        } else {
-            host::require_windows(p);
+        }
+        if p != Platform::Linux {
+            host::require_platform(p);
         }
         let run = run_script_on(p, &lib, &script);
         run.assert_clean_memory();

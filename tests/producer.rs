@@ -244,10 +244,11 @@ fn mock_cluster_produce_10000_read_back_by_librdkafka() {
     produce_and_read_back(&Broker::mock(3));
 }
 
-/// The Windows DLL, run by the Windows build of the emulator under Wine, produces to the
-/// same kind of broker and the records are read back by librdkafka.
-fn windows_produce(p: Platform) {
-    host::require_windows(p);
+/// A cross-built library (a Windows DLL under Wine, the aarch64 .so under qemu-user), run by the
+/// emulator built for the same platform, produces to the same kind of broker and the records are
+/// read back by librdkafka.
+fn cross_built_produce(p: Platform) {
+    host::require_platform(p);
     const N: usize = 300;
     let b = Broker::tansu();
     let topic = support::unique("wine");
@@ -283,10 +284,15 @@ fn windows_produce(p: Platform) {
 
 #[test]
 fn win64_dll_under_wine_produces_to_tansu() {
-    windows_produce(Platform::Win64);
+    cross_built_produce(Platform::Win64);
 }
 
 #[test]
 fn win32_dll_under_wine_produces_to_tansu() {
-    windows_produce(Platform::Win32);
+    cross_built_produce(Platform::Win32);
+}
+
+#[test]
+fn linux_arm64_under_qemu_produces_to_tansu() {
+    cross_built_produce(Platform::LinuxArm64);
 }

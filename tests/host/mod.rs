@@ -17,7 +17,12 @@ pub enum Platform {
     Win64,
     /// i686-pc-windows-gnu DLL under Wine.
     Win32,
+    /// aarch64 Linux library (glibc 2.17, built by cargo-zigbuild) under qemu-user.
+    LinuxArm64,
 }
+
+/// Where qemu-user finds the aarch64 dynamic loader and libc (Debian's libc6-arm64-cross).
+const ARM64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
 
 impl Platform {
     pub fn rust_target(self) -> Option<&'static str> {
@@ -25,21 +30,42 @@ impl Platform {
             Platform::Linux => None,
             Platform::Win64 => Some("x86_64-pc-windows-gnu"),
             Platform::Win32 => Some("i686-pc-windows-gnu"),
+            Platform::LinuxArm64 => Some("aarch64-unknown-linux-gnu"),
         }
     }
 
-    fn c_compiler(self) -> &'static str {
+    fn windows(self) -> bool {
+        matches!(self, Platform::Win64 | Platform::Win32)
+    }
+
+    /// The C compiler for the emulator: the command and the arguments that select the target.
+    fn c_compiler(self) -> (&'static str, &'static [&'static str]) {
         match self {
-            Platform::Linux => "gcc",
-            Platform::Win64 => "x86_64-w64-mingw32-gcc",
-            Platform::Win32 => "i686-w64-mingw32-gcc",
+            Platform::Linux => ("gcc", &[]),
+            Platform::Win64 => ("x86_64-w64-mingw32-gcc", &[]),
+            Platform::Win32 => ("i686-w64-mingw32-gcc", &[]),
+            // Zig's C compiler (from scripts/install-deps.sh) cross-compiles for aarch64 glibc.
+            Platform::LinuxArm64 => (
+                "python3",
+                &["-m", "ziglang", "cc", "-target", "aarch64-linux-gnu.2.17"],
+            ),
+        }
+    }
+
+    /// The program that runs the emulator (Wine, qemu-user), if it does not run natively.
+    fn runner(self) -> Option<&'static str> {
+        match self {
+            Platform::Linux => None,
+            Platform::Win64 | Platform::Win32 => Some("wine"),
+            Platform::LinuxArm64 => Some("qemu-aarch64"),
         }
     }
 
     fn library_name(self) -> &'static str {
-        match self {
-            Platform::Linux => "libkafka1c.so",
-            _ => "kafka1c.dll",
+        if self.windows() {
+            "kafka1c.dll"
+        } else {
+            "libkafka1c.so"
         }
     }
 }
@@ -88,33 +114,52 @@ fn newest(paths: &[PathBuf]) -> PathBuf {
         .unwrap_or_else(|| paths[0].clone())
 }
 
-/// Panics, naming what is missing, unless a Windows platform can run here: the Windows suites
-/// never skip (scripts/install-deps.sh installs Wine, 32-bit Wine included).
-pub fn require_windows(p: Platform) {
+/// Panics, naming what is missing, unless a cross-built platform (Windows under Wine, aarch64
+/// under qemu-user) can run here: these suites never skip (scripts/install-deps.sh installs Wine
+/// with its 32-bit half, qemu-user and the aarch64 libc).
+pub fn require_platform(p: Platform) {
     let lib = library(p);
     assert!(
         lib.exists(),
         "{} is not built (scripts/test.sh builds it)",
         lib.display()
     );
-    for tool in [p.c_compiler(), "wine"] {
+    let (cc, _) = p.c_compiler();
+    for tool in [Some(cc), p.runner()].into_iter().flatten() {
         if let Err(e) = Command::new(tool).arg("--version").output() {
             panic!("{tool} is not runnable ({e}); run scripts/install-deps.sh test");
         }
     }
     // Wine may be there without its 32-bit half: ask the emulator itself to start.
-    let probe = Command::new("wine")
-        .arg(emulator(p))
-        .env("WINEDEBUG", "-all")
-        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+    let probe = runner_command(p, &emulator(p))
         .output()
-        .unwrap_or_else(|e| panic!("wine did not start: {e}"));
+        .unwrap_or_else(|e| panic!("{:?} did not start: {e}", p.runner()));
     let stderr = String::from_utf8_lossy(&probe.stderr);
     assert!(
         stderr.contains("usage: host1c"),
-        "wine cannot run {p:?} programs here: {}",
+        "{p:?} programs cannot run here: {}",
         stderr.lines().next().unwrap_or("")
     );
+}
+
+/// The emulator `exe` started the way platform `p` needs.
+fn runner_command(p: Platform, exe: &Path) -> Command {
+    match p {
+        Platform::Linux => Command::new(exe),
+        Platform::Win64 | Platform::Win32 => {
+            let mut c = Command::new("wine");
+            c.arg(exe);
+            // Quiet Wine, skip its Mono/Gecko installers, prefer our ProcessPrng shim.
+            c.env("WINEDEBUG", "-all")
+                .env("WINEDLLOVERRIDES", "mscoree,mshtml=;bcryptprimitives=n,b");
+            c
+        }
+        Platform::LinuxArm64 => {
+            let mut c = Command::new("qemu-aarch64");
+            c.arg("-L").arg(ARM64_SYSROOT).arg(exe);
+            c
+        }
+    }
 }
 
 /// Builds the emulator once per platform per test process. Windows builds go to their own
@@ -132,36 +177,35 @@ pub fn emulator(p: Platform) -> PathBuf {
         .join("host1c")
         .join(p.rust_target().unwrap_or("linux"));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(if p == Platform::Linux {
-        "host1c"
-    } else {
-        "host1c.exe"
-    });
+    let out = dir.join(if p.windows() { "host1c.exe" } else { "host1c" });
     // Unique temp name: several test binaries may build at once.
     let tmp = dir.join(format!(
         "tmp-{}-{}",
         std::process::id(),
         out.file_name().unwrap().to_string_lossy()
     ));
-    let mut cmd = Command::new(p.c_compiler());
-    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+    let (cc, cc_args) = p.c_compiler();
+    let mut cmd = Command::new(cc);
+    cmd.args(cc_args)
+        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&tmp)
         .arg(root.join("tests/host/host1c.c"));
-    match p {
-        Platform::Linux => cmd.args(["-D_GNU_SOURCE", "-ldl", "-lpthread"]),
-        _ => cmd.args(["-static", "-static-libgcc"]),
-    };
+    if p.windows() {
+        cmd.args(["-static", "-static-libgcc"]);
+    } else {
+        cmd.args(["-D_GNU_SOURCE", "-ldl", "-lpthread"]);
+    }
     let status = cmd
         .status()
-        .unwrap_or_else(|e| panic!("{} not runnable: {e}", p.c_compiler()));
+        .unwrap_or_else(|e| panic!("{cc} not runnable: {e}"));
     assert!(
         status.success(),
         "building the host emulator for {p:?} failed"
     );
     std::fs::rename(&tmp, &out).unwrap();
-    if p != Platform::Linux {
+    if p.windows() {
         let shim_tmp = dir.join(format!("tmp-{}-shim.dll", std::process::id()));
-        let status = Command::new(p.c_compiler())
+        let status = Command::new(cc)
             // --kill-at: on i686 a __stdcall export is otherwise named `ProcessPrng@8`, and
             // Rust's std asks for the undecorated `ProcessPrng`.
             .args(["-shared", "-O2", "-Wl,--kill-at", "-o"])
@@ -183,26 +227,20 @@ fn command(p: Platform) -> Command {
 /// The emulator for platform `p` loading the library at `lib`.
 fn command_for(p: Platform, lib: &Path) -> Command {
     let exe = emulator(p);
-    match p {
-        Platform::Linux => {
-            let mut c = Command::new(exe);
-            c.arg(lib);
-            c
-        }
-        _ => {
-            let local = exe
-                .parent()
-                .unwrap()
-                .join(format!("kafka1c-{}.dll", std::process::id()));
-            std::fs::copy(lib, &local).unwrap();
-            let mut c = Command::new("wine");
-            c.arg(exe).arg(local);
-            // Quiet Wine, skip its Mono/Gecko installers, prefer our ProcessPrng shim.
-            c.env("WINEDEBUG", "-all")
-                .env("WINEDLLOVERRIDES", "mscoree,mshtml=;bcryptprimitives=n,b");
-            c
-        }
+    if !p.windows() {
+        let mut c = runner_command(p, &exe);
+        c.arg(lib);
+        return c;
     }
+    // Windows looks for DLLs next to the program: copy the library there.
+    let local = exe
+        .parent()
+        .unwrap()
+        .join(format!("kafka1c-{}.dll", std::process::id()));
+    std::fs::copy(lib, &local).unwrap();
+    let mut c = runner_command(p, &exe);
+    c.arg(local);
+    c
 }
 
 /// What one emulator run printed.
