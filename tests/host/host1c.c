@@ -399,6 +399,9 @@ static void print_variant(FILE* f, const tVariant* v) {
 
 /* ---- script parsing ------------------------------------------------------------------------ */
 #define MAX_ARGS 32
+/* `default` in a call: an argument BSL omitted (`f(a, , c)`), filled like 1C through
+ * GetParamDefValue before the call; never handed to the add-in as a variant type. */
+#define VT_OMITTED 0xFFFF
 
 static int hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -498,6 +501,7 @@ static const char* parse_value(const char* p, tVariant* v, char* err) {
     if (!strncmp(p, "true", 4)) { v->vt = VTYPE_BOOL; v->u.bVal = true; return p + 4; }
     if (!strncmp(p, "false", 5)) { v->vt = VTYPE_BOOL; v->u.bVal = false; return p + 5; }
     if (!strncmp(p, "undefined", 9)) { v->vt = VTYPE_EMPTY; return p + 9; }
+    if (!strncmp(p, "default", 7)) { v->vt = VT_OMITTED; return p + 7; }
     if (!strncmp(p, "null", 4)) { v->vt = VTYPE_NULL; return p + 4; }
     if (!strncmp(p, "vt", 2)) { /* vtNN: a bare variant of an unsupported type */
         char* e; long t = strtol(p + 2, &e, 10);
@@ -673,7 +677,9 @@ static void cmd_call(const char* cmdname, const char* rest, bool force_proc) {
     free(w);
     long nparams = m >= 0 ? LANG(obj)->GetNParams(IFACE(obj, 1), m) : 0;
     long n = given > nparams ? given : nparams;
-    for (long i = given; i < n; i++) {
+    for (long i = 0; i < n; i++) {
+        if (i < given && args[i].vt != VT_OMITTED) continue;
+        memset(&args[i], 0, sizeof args[i]);
         if (!LANG(obj)->GetParamDefValue(IFACE(obj, 1), m, i, &args[i])) memset(&args[i], 0, sizeof args[i]);
     }
     reset_error();
@@ -687,7 +693,8 @@ static void cmd_call(const char* cmdname, const char* rest, bool force_proc) {
     begin(cmdname);
     if (!quiet) {
         printf(",\"method\":"); json_utf8(stdout, name);
-        printf(",\"index\":%ld,\"ok\":%s,\"us\":%.1f", m, ok ? "true" : "false", dt / 1000.0);
+        printf(",\"index\":%ld,\"ok\":%s,\"us\":%.1f,\"nparams\":%ld,\"returns\":%s", m, ok ? "true" : "false",
+               dt / 1000.0, nparams, has_ret ? "true" : "false");
         if (has_ret && !force_proc) { printf(",\"ret\":"); print_variant(stdout, &ret); }
         print_last_error();
     }
