@@ -75,9 +75,10 @@ _Static_assert(sizeof(tVariant) == 64, "tVariant must be 64 bytes on Linux x86_6
 static lock_t print_lock;
 static int quiet = 0; /* inside `repeat`: only the summary is printed */
 
-static void json_utf8(FILE* f, const char* s) {
+/* `n` bytes of UTF-8 as a JSON string; a NUL inside is written as \u0000, not an end. */
+static void json_utf8_n(FILE* f, const char* s, size_t n) {
     fputc('"', f);
-    for (; *s; s++) {
+    for (const char* e = s + n; s < e; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') { fputc('\\', f); fputc(c, f); }
         else if (c == '\n') fputs("\\n", f);
@@ -89,8 +90,11 @@ static void json_utf8(FILE* f, const char* s) {
     fputc('"', f);
 }
 
-/* UTF-16 to UTF-8 for printing; lone surrogates become U+FFFD (they never should appear). */
-static char* utf16_to_utf8(const WCHAR_T* w, size_t n) {
+static void json_utf8(FILE* f, const char* s) { json_utf8_n(f, s, strlen(s)); }
+
+/* UTF-16 to UTF-8 for printing (its length in *len); lone surrogates become U+FFFD (they never
+ * should appear). */
+static char* utf16_to_utf8_len(const WCHAR_T* w, size_t n, size_t* len) {
     char* out = malloc(n * 3 + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -113,15 +117,19 @@ static char* utf16_to_utf8(const WCHAR_T* w, size_t n) {
         }
     }
     out[o] = 0;
+    *len = o;
     return out;
 }
+
+static char* utf16_to_utf8(const WCHAR_T* w, size_t n) { size_t len; return utf16_to_utf8_len(w, n, &len); }
 
 static size_t wlen(const WCHAR_T* w) { size_t n = 0; while (w && w[n]) n++; return n; }
 
 static void json_wstr(FILE* f, const WCHAR_T* w, size_t n) {
     if (!w) { fputs("null", f); return; }
-    char* s = utf16_to_utf8(w, n);
-    json_utf8(f, s);
+    size_t len;
+    char* s = utf16_to_utf8_len(w, n, &len);
+    json_utf8_n(f, s, len);
     free(s);
 }
 
