@@ -276,19 +276,19 @@ class Parser:
         return Node("for", line, name=name, start=start, end=end, body=body)
 
     # ---- expressions ----
-    def expr(self):
-        e = self.and_expr()
-        while self.tok.is_kw("or"):
-            line = self.next().line
-            e = Node("or", line, a=e, b=self.and_expr())
+    def left_assoc(self, operand, ops, kind):
+        """operand {op operand}: ops are keywords (И, Или) or operator signs."""
+        e = operand()
+        while self.tok.is_kw(*ops) or self.tok.is_op(*ops):
+            t = self.next()
+            e = Node(kind, t.line, op=t.value, a=e, b=operand())
         return e
 
+    def expr(self):
+        return self.left_assoc(self.and_expr, ("or",), "or")
+
     def and_expr(self):
-        e = self.not_expr()
-        while self.tok.is_kw("and"):
-            line = self.next().line
-            e = Node("and", line, a=e, b=self.not_expr())
-        return e
+        return self.left_assoc(self.not_expr, ("and",), "and")
 
     def not_expr(self):
         if self.tok.is_kw("not"):
@@ -306,18 +306,10 @@ class Parser:
         return e
 
     def additive(self):
-        e = self.multiplicative()
-        while self.tok.is_op("+", "-"):
-            t = self.next()
-            e = Node("binary", t.line, op=t.value, a=e, b=self.multiplicative())
-        return e
+        return self.left_assoc(self.multiplicative, ("+", "-"), "binary")
 
     def multiplicative(self):
-        e = self.unary()
-        while self.tok.is_op("*", "/", "%"):
-            t = self.next()
-            e = Node("binary", t.line, op=t.value, a=e, b=self.unary())
-        return e
+        return self.left_assoc(self.unary, ("*", "/", "%"), "binary")
 
     def unary(self):
         if self.tok.is_op("-", "+"):
