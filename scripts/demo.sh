@@ -34,22 +34,23 @@ new
 uilang ru
 get Версия
 call Подключить "$settings"
-call СоздатьТему "заказы" 3 1
-call Отправить "заказы" "Заказ №1 на 100 руб." "клиент-42" "{\\"источник\\":\\"1С\\"}"
-call ОтправитьАсинхронно "заказы" "Заказ №2" 1002
-call ОтправитьАсинхронно "заказы" x"00ff10" "клиент-8"
+call СоздатьТему "orders" 3 1
+call Отправить "orders" "Заказ №1 на 100 руб." "клиент-42" "{\\"источник\\":\\"1С\\"}"
+call ОтправитьАсинхронно "orders" "Заказ №2" 1002
+call ОтправитьАсинхронно "orders" x"00ff10" "клиент-8"
 call ДождатьсяОтправки 5000
-call ОтправитьПакет "заказы" "{\\"records\\":[{\\"key\\":\\"a\\",\\"value\\":{\\"sum\\":1}},{\\"value\\":\\"b\\"}]}"
+call ОтправитьПакет "orders" "{\\"records\\":[{\\"key\\":\\"a\\",\\"value\\":{\\"sum\\":1}},{\\"value\\":\\"b\\"}]}"
 call СписокТем
-call Отправить "заказы" true
+call Отправить "orders" true
 get ОписаниеОшибки
-call Подписаться "заказы"
+call Подписаться "orders"
 call Получить 10000
 get Тема
 get Раздел
 get Смещение
 get Ключ
 get Значение
+get ЗначениеДвоичное
 get Заголовки
 get Время
 call ПолучитьПакет 10 5000
@@ -57,4 +58,5 @@ call Зафиксировать
 call Назначение
 call Закрыть
 SCRIPT
-"$work/host1c" "$work/addin/libkafka1c_linux_x86_64.so" "$work/demo.txt" | python3 scripts/show-calls.py
+"$work/host1c" "$work/addin/libkafka1c_linux_x86_64.so" "$work/demo.txt" \
+  | python3 scripts/show-calls.py "$work/demo.txt"
