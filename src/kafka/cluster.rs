@@ -158,8 +158,22 @@ impl Cluster {
         self.any_connection().await?.send(req).await
     }
 
-    /// Refreshes metadata for `topics` (`None`: all topics; `Some(&[])`: brokers only).
+    /// Refreshes metadata for `topics` (`None`: all topics; `Some(&[])`: brokers only). Never
+    /// asks the broker to create a missing topic: a lookup (admin calls, leader changes) must
+    /// not bring back a topic that was just deleted.
     pub async fn refresh(&self, topics: Option<&[String]>) -> Result<()> {
+        self.refresh_with(topics, false).await
+    }
+
+    /// Refreshes metadata for topics this client produces to or subscribes to: those, and only
+    /// those, a broker with auto.create.topics.enable creates when allow.auto.create.topics is
+    /// on (as the Java producer and consumer do).
+    pub async fn refresh_used(&self, topics: &[String]) -> Result<()> {
+        let create = self.config.allow_auto_create_topics;
+        self.refresh_with(Some(topics), create).await
+    }
+
+    async fn refresh_with(&self, topics: Option<&[String]>, auto_create: bool) -> Result<()> {
         let req = MetadataRequest::default()
             .with_topics(topics.map(|ts| {
                 ts.iter()
@@ -169,7 +183,7 @@ impl Cluster {
                     })
                     .collect()
             }))
-            .with_allow_auto_topic_creation(self.config.allow_auto_create_topics);
+            .with_allow_auto_topic_creation(auto_create);
         let resp = self.send_any(&req).await?;
         self.apply(resp, topics.is_none());
         Ok(())

@@ -237,7 +237,7 @@ fn split(targets: Vec<Target>, n: usize) -> Vec<Vec<Target>> {
 
 async fn refresh(inner: &Inner) {
     let topics = inner.state.lock().unwrap().topics.clone();
-    let _ = inner.cluster.refresh(Some(&topics)).await;
+    let _ = inner.cluster.refresh_used(&topics).await;
 }
 
 /// One Fetch to one broker: positions read ahead, records sent for decoding, errors handled

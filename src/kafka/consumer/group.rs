@@ -194,7 +194,7 @@ impl Inner {
             });
         }
         let topics = assignor::all_topics(&subs);
-        self.cluster.refresh(Some(&topics)).await?;
+        self.cluster.refresh_used(&topics).await?;
         let counts: BTreeMap<String, i32> = topics
             .iter()
             .filter_map(|t| {

@@ -73,7 +73,7 @@ impl Consumer {
         if group.is_empty() {
             return Err(Error::config("group.id", "is required to subscribe"));
         }
-        cluster.refresh(Some(&topics)).await?;
+        cluster.refresh_used(&topics).await?;
         let mut st = State::new();
         st.topics = topics;
         st.phase = Phase::Joining;

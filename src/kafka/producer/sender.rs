@@ -58,7 +58,7 @@ pub async fn run(shared: Arc<Shared>) {
             let s = shared.clone();
             tokio::spawn(async move {
                 let _ = match topics {
-                    Some(t) => cluster.refresh(Some(&t)).await,
+                    Some(t) => cluster.refresh_used(&t).await,
                     None => refresh_known(&cluster).await,
                 };
                 s.wake.notify_one();
@@ -210,7 +210,9 @@ pub async fn send_now(shared: &Arc<Shared>) {
     }
 }
 
-/// Refreshes the topics the producer uses (leader changes) without asking for every topic.
+/// Refreshes the topics already known (leader changes) without asking for every topic, and
+/// without creating any: one deleted meanwhile leaves the cache instead of coming back (records
+/// still waiting for it then ask for it as a topic in use).
 async fn refresh_known(cluster: &crate::kafka::cluster::Cluster) -> Result<()> {
     let names: Vec<String> = cluster.topics().iter().map(|t| t.name.clone()).collect();
     cluster.refresh(Some(&names)).await
