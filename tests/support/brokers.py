@@ -6,6 +6,9 @@
     brokers.py tansu-tls        Tansu behind a TLS-terminating proxy with a fresh self-signed
                                 certificate (Tansu's own TLS flags do not work in 0.6); the
                                 first line also gives "ca", the certificate's PEM file
+    brokers.py kafka [SPEC]     Apache Kafka (KRaft), one node or a cluster; SPEC is a JSON
+                                object described in kafka_broker.py. The first line also gives
+                                "nodes" (id, pid, listeners, log file of each) and "startup"
 
 Binds free loopback ports, prints one JSON line {"bootstrap": "..."} when the broker accepts
 connections, then answers JSON-line commands from stdin (one JSON line each). When stdin closes
@@ -19,6 +22,9 @@ Mock commands: {"cmd":"create_topic","topic":T,"partitions":P,"replication":R}
   {"cmd":"set_rtt","broker":B,"ms":MS} {"cmd":"group_initial_rebalance_delay_ms","ms":MS}
   {"cmd":"take_requests"}: the requests received since the last one (tracking starts at the
   first), as "requests": [{"broker":B,"api_key":K,"at_us":T}, ...] in arrival order
+Kafka commands: {"cmd":"kill","node":N} (SIGKILL), {"cmd":"stop","node":N} (SIGTERM, controlled
+  shutdown), {"cmd":"start","node":N} (again with the same id, ports and data; answers once it
+  is ready), {"cmd":"nodes"}, {"cmd":"ready"}
 Any broker: {"cmd":"ping"}
 """
 import ctypes
@@ -262,14 +268,27 @@ class Mock:
         pass
 
 
-def main():
-    kind = sys.argv[1] if len(sys.argv) > 1 else "tansu"
+def start(kind):
     if kind == "tansu":
         broker = Tansu()
     elif kind == "tansu-tls":
         broker = TansuTls()
+    elif kind == "kafka":
+        from kafka_broker import Kafka
+
+        broker = Kafka(json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
     else:
         broker = Mock(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    return broker
+
+
+def main():
+    kind = sys.argv[1] if len(sys.argv) > 1 else "tansu"
+    try:
+        broker = start(kind)
+    except Exception as e:  # the first line says why, for the test's panic message
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+        sys.exit(1)
 
     def stop(*_):
         broker.stop()
@@ -277,9 +296,12 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     # The broker's process (the mock runs in this one), so benchmarks can read its CPU time.
-    pid = broker.proc.pid if kind == "tansu" else os.getpid() if kind == "mock" else None
-    print(json.dumps({"bootstrap": broker.bootstrap, "kind": kind, "ca": getattr(broker, "ca", None),
-                      "pid": pid}), flush=True)
+    if kind == "kafka":
+        hello = broker.hello()
+    else:
+        pid = broker.proc.pid if kind == "tansu" else os.getpid() if kind == "mock" else None
+        hello = {"bootstrap": broker.bootstrap, "kind": kind, "ca": getattr(broker, "ca", None), "pid": pid}
+    print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         line = line.strip()
         if not line:

@@ -9,6 +9,10 @@ use std::sync::Mutex;
 
 use serde_json::Value as Json;
 
+mod kafka;
+#[allow(unused_imports)] // each test binary uses a different part
+pub use kafka::{Cluster, KafkaSpec, KAFKA, KAFKA_3};
+
 pub fn python() -> String {
     std::env::var("KAFKA1C_PYTHON").unwrap_or_else(|_| "python3".into())
 }
@@ -19,7 +23,8 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A running broker; stopped when dropped (its launcher exits when its stdin closes).
+/// A running broker; stopped when dropped (its launcher exits when its stdin closes, also when
+/// the test process dies, so a failed test leaves nothing running).
 pub struct Broker {
     child: Child,
     io: Mutex<Option<(ChildStdin, BufReader<ChildStdout>)>>,
@@ -27,6 +32,8 @@ pub struct Broker {
     pub kind: &'static str,
     /// The CA certificate (PEM file) of a TLS broker.
     pub ca: Option<String>,
+    /// The launcher's first line (for Kafka: nodes, listeners, log files, start-up times).
+    pub hello: Json,
 }
 
 impl Broker {
@@ -44,13 +51,18 @@ impl Broker {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         let hello: Json = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("broker launcher said {line:?}: {e}"));
+            .unwrap_or_else(|e| panic!("broker launcher {args:?} said {line:?}: {e}"));
+        if let Some(e) = hello["error"].as_str() {
+            let _ = child.wait();
+            panic!("{kind} broker did not start: {e}");
+        }
         Broker {
             child,
             io: Mutex::new(Some((stdin, stdout))),
             bootstrap: hello["bootstrap"].as_str().unwrap().to_string(),
             kind,
             ca: hello["ca"].as_str().map(str::to_string),
+            hello,
         }
     }
 
