@@ -6,108 +6,49 @@ mod host;
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use host::{quote, Interactive, Platform};
 use kafka1c::kafka::{runtime, Client, Config, Record};
 use serde_json::{json, Value as Json};
-use support::Broker;
+use support::{Broker, Member, KAFKA, KAFKA_3};
 
 const TOTAL: usize = 30_000;
 
-/// A librdkafka group member (tests/peers/group_consumer.py) whose events are collected.
-struct Peer {
-    child: std::process::Child,
-    events: Arc<Mutex<Vec<Json>>>,
-    reader: std::thread::JoinHandle<()>,
+/// A librdkafka group member (tests/peers/group_consumer.py).
+fn rdkafka_member(b: &Broker, topic: &str, group: &str) -> Member {
+    let mut cmd = Command::new(support::python());
+    cmd.arg(support::script("peers/group_consumer.py")).args([
+        "--bootstrap",
+        b.bootstrap(),
+        "--group",
+        group,
+        "--topics",
+        topic,
+        "--duration",
+        "240",
+        "--commit-every",
+        "200",
+        "--session-timeout-ms",
+        "6000",
+        "--heartbeat-ms",
+        "500",
+    ]);
+    Member::spawn(cmd, "librdkafka")
 }
 
-impl Peer {
-    fn start(b: &Broker, topic: &str, group: &str) -> Peer {
-        let mut child = Command::new(support::python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/peers/group_consumer.py"
-            ))
-            .args([
-                "--bootstrap",
-                b.bootstrap(),
-                "--group",
-                group,
-                "--topics",
-                topic,
-                "--duration",
-                "240",
-                "--commit-every",
-                "200",
-                "--session-timeout-ms",
-                "6000",
-                "--heartbeat-ms",
-                "500",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let sink = events.clone();
-        let reader = std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Json>(&line) {
-                    sink.lock().unwrap().push(v);
-                }
-            }
-        });
-        Peer {
-            child,
-            events,
-            reader,
-        }
-    }
-
-    fn received(&self) -> Vec<(i64, i64)> {
-        let ev = self.events.lock().unwrap();
-        ev.iter()
-            .filter(|e| e["event"] == "record")
-            .map(|e| {
-                (
-                    e["partition"].as_i64().unwrap(),
-                    e["offset"].as_i64().unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    fn assigned(&self) -> BTreeSet<i64> {
-        let ev = self.events.lock().unwrap();
-        ev.iter()
-            .rev()
-            .find(|e| e["event"] == "assigned" || e["event"] == "revoked")
-            .filter(|e| e["event"] == "assigned")
-            .map(|e| {
-                e["partitions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p[1].as_i64().unwrap())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Stops the peer (it commits what it received and leaves) and returns all its events.
-    fn stop(mut self) -> Vec<Json> {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-        let _ = self.reader.join();
-        let events = self.events.lock().unwrap();
-        events.clone()
-    }
+/// A fresh topic of `partitions` on the shared Apache Kafka of `version`, and a fresh group name.
+fn kafka_group(version: &str, name: &str, partitions: i32) -> (&'static Broker, String, String) {
+    let b = Broker::kafka_version(version);
+    let topic = support::unique(name);
+    let admin = runtime::block_on(Client::connect(
+        Config::from_bootstrap(b.bootstrap()).unwrap(),
+    ))
+    .unwrap();
+    runtime::block_on(admin.create_topic(&topic, partitions, 1, &[])).unwrap();
+    (b, topic, support::unique("g"))
 }
 
 /// A 3-broker mock cluster that rebalances without delay, a fresh topic and a fresh group name.
@@ -154,7 +95,7 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn add_peer(&mut self, events: &[Json]) {
+    fn add_peer(&mut self, events: &[Json], who: &str) {
         for e in events {
             let Some(t) = e["t"].as_f64() else { continue };
             if e["event"] == "record" {
@@ -162,11 +103,11 @@ impl Ledger {
                     e["partition"].as_i64().unwrap(),
                     e["offset"].as_i64().unwrap(),
                 );
-                self.receipts.push((p, o, t, "librdkafka".into()));
+                self.receipts.push((p, o, t, who.into()));
             } else if e["event"] == "committed" {
                 for c in e["offsets"].as_array().unwrap() {
                     let (p, next) = (c[1].as_i64().unwrap(), c[2].as_i64().unwrap());
-                    self.commits.push((p, next, t, "librdkafka".into()));
+                    self.commits.push((p, next, t, who.into()));
                 }
             }
         }
@@ -259,86 +200,94 @@ fn assigned(m: &mut Interactive) -> BTreeSet<i64> {
         .collect()
 }
 
-#[test]
-fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything() {
-    let (b, topic, group) = mock_group("group", 6);
+/// One of ours: a name for the ledger and its emulator.
+type Ours = (String, Interactive);
 
-    let peer = Peer::start(&b, &topic, &group);
-    let mut ours = vec![member(&b, &topic, &group), member(&b, &topic, &group)];
+/// Two of our Clients (each in its own host emulator process) and a peer member share a topic
+/// of `partitions`: they split it three ways without overlap, one of ours leaves and the others
+/// take its partitions over, a new one of ours joins and gets a share; every record arrives,
+/// and none is received again after a commit had covered it (ledger of receipts and commits).
+fn shared_group(b: &Broker, topic: &str, group: &str, peer: Member, partitions: usize) {
+    let mut ours: Vec<Ours> = vec![
+        ("ours-1".into(), member(b, topic, group)),
+        ("ours-2".into(), member(b, topic, group)),
+    ];
     let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
     let mut ledger = Ledger::default();
-    let started = Instant::now();
-    // Each round: our members poll and commit; librdkafka runs on its own.
-    let round = |ours: &mut Vec<Interactive>, ledger: &mut Ledger, seen: &mut BTreeSet<_>| {
-        let n = ours.len();
-        for (i, m) in ours.iter_mut().enumerate() {
-            seen.extend(poll_logged(m, ledger, ["ours-2", "ours-1"][n - 1 - i]));
+    // Each round: our members poll and commit; the peer runs on its own.
+    let round = |ours: &mut Vec<Ours>, ledger: &mut Ledger, seen: &mut BTreeSet<_>| {
+        for (who, m) in ours.iter_mut() {
+            seen.extend(poll_logged(m, ledger, who));
         }
         seen.extend(peer.received());
     };
-
-    // All three hold partitions before any message exists, and the split has no overlap.
-    loop {
-        round(&mut ours, &mut ledger, &mut seen);
-        let (a0, a1, ap) = (
-            assigned(&mut ours[0]),
-            assigned(&mut ours[1]),
-            peer.assigned(),
-        );
-        if !a0.is_empty() && !a1.is_empty() && !ap.is_empty() && a0.len() + a1.len() + ap.len() == 6
-        {
+    // Until every member holds partitions, together all of them, none twice.
+    let split = |ours: &mut Vec<Ours>, ledger: &mut Ledger, seen: &mut BTreeSet<_>| {
+        let started = Instant::now();
+        loop {
+            round(ours, ledger, seen);
+            let mut held: Vec<BTreeSet<i64>> = ours.iter_mut().map(|(_, m)| assigned(m)).collect();
+            held.push(peer.assigned());
+            let all: BTreeSet<i64> = held.iter().flatten().copied().collect();
+            let total: usize = held.iter().map(BTreeSet::len).sum();
+            if held.iter().all(|h| !h.is_empty()) && total == partitions && all.len() == total {
+                eprintln!(
+                    "{}-way split after {:?}: {held:?}",
+                    held.len(),
+                    started.elapsed()
+                );
+                return;
+            }
             assert!(
-                a0.is_disjoint(&a1) && a0.is_disjoint(&ap) && a1.is_disjoint(&ap),
-                "{a0:?} {a1:?} {ap:?}"
+                started.elapsed() < Duration::from_secs(90),
+                "no split: {held:?} ({} of the peer's events: {:?})",
+                peer.who,
+                peer.events().iter().rev().take(5).collect::<Vec<_>>()
             );
-            break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no three-way split"
-        );
-    }
-    eprintln!("three-way split after {:?}", started.elapsed());
+    };
+    let receive = |ours: &mut Vec<Ours>, ledger: &mut Ledger, seen: &mut BTreeSet<_>, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while seen.len() < n {
+            round(ours, ledger, seen);
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} received",
+                seen.len()
+            );
+        }
+    };
 
-    // Half the messages while all three consume.
-    produce_n(&b, &topic, 0, TOTAL / 2);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while seen.len() < TOTAL / 2 {
-        round(&mut ours, &mut ledger, &mut seen);
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {} received",
-            seen.len(),
-            TOTAL / 2
-        );
-    }
+    split(&mut ours, &mut ledger, &mut seen);
+    produce_n(b, topic, 0, TOTAL / 3);
+    receive(&mut ours, &mut ledger, &mut seen, TOTAL / 3);
 
-    // One of ours closes; the other and librdkafka take its partitions over and get the rest.
-    let mut gone = ours.remove(0);
+    // One of ours leaves; the other and the peer take its partitions over.
+    let (_, mut gone) = ours.remove(0);
     gone.ok("call Закрыть");
     let (exit, status) = gone.finish();
     assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0), "{exit}");
-    produce_n(&b, &topic, TOTAL / 2, TOTAL / 2);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        round(&mut ours, &mut ledger, &mut seen);
-        let (a, ap) = (assigned(&mut ours[0]), peer.assigned());
-        if seen.len() == TOTAL && a.len() + ap.len() == 6 && a.is_disjoint(&ap) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {TOTAL} received; ours {a:?}, librdkafka {ap:?}",
-            seen.len()
-        );
+    produce_n(b, topic, TOTAL / 3, TOTAL / 3);
+    split(&mut ours, &mut ledger, &mut seen);
+    receive(&mut ours, &mut ledger, &mut seen, 2 * TOTAL / 3);
+
+    // A new one of ours joins and gets a share of what is left.
+    ours.push(("ours-3".into(), member(b, topic, group)));
+    split(&mut ours, &mut ledger, &mut seen);
+    produce_n(b, topic, 2 * TOTAL / 3, TOTAL - 2 * TOTAL / 3);
+    receive(&mut ours, &mut ledger, &mut seen, TOTAL);
+    for (_, mut m) in ours {
+        // Drained and committed: nothing left for the next member of the group.
+        while !poll_logged(&mut m, &mut ledger, "last").is_empty() {}
+        m.ok("call Close");
+        let (exit, status) = m.finish();
+        assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0), "{exit}");
     }
-    let mut last = ours.remove(0);
-    last.ok("call Close");
-    let (exit, status) = last.finish();
-    assert_eq!((exit["leaked"].as_i64(), status), (Some(0), 0), "{exit}");
 
     // No message was received twice unless it had never been committed.
-    ledger.add_peer(&peer.stop());
+    let who = peer.who;
+    ledger.add_peer(&peer.stop(), who);
+    assert_eq!(seen.len(), TOTAL, "every record received");
     let twice = ledger.check();
     eprintln!(
         "{} receipts, {} commits, {twice} records received more than once (never committed then)",
@@ -349,6 +298,58 @@ fn two_of_ours_and_librdkafka_split_partitions_take_over_and_receive_everything(
         let dump = json!({"receipts": ledger.receipts, "commits": ledger.commits});
         std::fs::write(f, dump.to_string()).unwrap();
     }
+}
+
+#[test]
+fn two_of_ours_and_librdkafka_share_a_group_through_a_leave_and_a_join() {
+    let (b, topic, group) = kafka_group(KAFKA, "group", 6);
+    let peer = rdkafka_member(b, &topic, &group);
+    shared_group(b, &topic, &group, peer, 6);
+}
+
+/// The same with the Java client as the third member, on 12 partitions; afterwards a fresh
+/// Java member of the group finds every partition committed at its end (lag 0).
+#[test]
+fn two_of_ours_and_the_java_client_share_a_group_and_leave_lag_zero() {
+    let (b, topic, group) = kafka_group(KAFKA, "java-group", 12);
+    let args = [
+        "--bootstrap",
+        b.bootstrap(),
+        "--group",
+        &group,
+        "--topics",
+        &topic,
+        "--duration",
+        "300",
+        "--commit-every",
+        "200",
+        "--session-timeout-ms",
+        "6000",
+        "--heartbeat-ms",
+        "500",
+    ];
+    let peer = Member::spawn(support::java_command(KAFKA, "group", &args), "java");
+    shared_group(b, &topic, &group, peer, 12);
+    let lag = support::java_peer(
+        KAFKA,
+        "lag",
+        &[
+            "--bootstrap",
+            b.bootstrap(),
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+        ],
+        "",
+    );
+    let (parts, done) = lag.split_at(lag.len() - 1);
+    assert_eq!(parts.len(), 12, "{lag:?}");
+    for p in parts {
+        assert_eq!(p["lag"], 0, "{p}");
+        assert_eq!(p["committed"], p["end"], "{p}");
+    }
+    assert_eq!(done[0]["received"], 0, "the fresh member received records");
 }
 
 fn produce_n(b: &Broker, topic: &str, from: usize, n: usize) {
@@ -390,12 +391,11 @@ fn committed(m: &mut Interactive) -> HashMap<i64, i64> {
 
 /// Offsets committed by our Client are where librdkafka starts in the same group, and the
 /// other way round.
-#[test]
-fn commits_interoperate_with_librdkafka_both_ways() {
-    let (b, topic, group) = mock_group("interop", 3);
-    produce_n(&b, &topic, 0, 300);
+fn commits_interoperate(version: &str) {
+    let (b, topic, group) = kafka_group(version, "interop", 3);
+    produce_n(b, &topic, 0, 300);
 
-    let mut ours = member(&b, &topic, &group);
+    let mut ours = member(b, &topic, &group);
     let mut got = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while got < 100 && Instant::now() < deadline {
@@ -417,7 +417,7 @@ fn commits_interoperate_with_librdkafka_both_ways() {
     );
 
     // librdkafka continues from our commits.
-    let peer = Peer::start(&b, &topic, &group);
+    let peer = rdkafka_member(b, &topic, &group);
     let deadline = Instant::now() + Duration::from_secs(60);
     while peer.received().len() < 300 - got && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -442,8 +442,8 @@ fn commits_interoperate_with_librdkafka_both_ways() {
     peer.stop();
 
     // And ours continues from librdkafka's commits: only new records arrive.
-    produce_n(&b, &topic, 300, 30);
-    let mut again = member(&b, &topic, &group);
+    produce_n(b, &topic, 300, 30);
+    let mut again = member(b, &topic, &group);
     let mut offsets = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while offsets.len() < 30 && Instant::now() < deadline {
@@ -461,14 +461,24 @@ fn commits_interoperate_with_librdkafka_both_ways() {
     assert_eq!(again.finish().1, 0);
 }
 
+#[test]
+fn kafka_commits_interoperate_with_librdkafka_both_ways() {
+    commits_interoperate(KAFKA);
+}
+
+#[test]
+fn kafka_3_commits_interoperate_with_librdkafka_both_ways() {
+    commits_interoperate(KAFKA_3);
+}
+
 /// A member killed without Close (a crashed 1C worker) is evicted after session.timeout.ms and
 /// the other member continues from the last commit.
 #[test]
 fn killed_member_is_evicted_and_consumption_continues() {
-    let (b, topic, group) = mock_group("kill", 4);
-    produce_n(&b, &topic, 0, 2000);
-    let mut a = member(&b, &topic, &group);
-    let mut c = member(&b, &topic, &group);
+    let (b, topic, group) = kafka_group(KAFKA, "kill", 4);
+    produce_n(b, &topic, 0, 2000);
+    let mut a = member(b, &topic, &group);
+    let mut c = member(b, &topic, &group);
     let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while (assigned(&mut a).is_empty() || assigned(&mut c).is_empty() || seen.len() < 400)
@@ -501,11 +511,8 @@ fn killed_member_is_evicted_and_consumption_continues() {
 /// Poll's message properties, in both languages, binary-safe, headers in order with duplicates.
 #[test]
 fn poll_fills_the_message_properties() {
-    let b = Broker::mock(1);
-    let topic = support::unique("props");
-    b.create_topic(&topic, 1, |_, _| unreachable!());
-    let group = support::unique("g");
-    let mut m = member(&b, &topic, &group);
+    let (b, topic, group) = kafka_group(KAFKA, "props", 1);
+    let mut m = member(b, &topic, &group);
     m.ok(&format!(
         "call Produce {} x\"41ff42\" \"ключ\" {}",
         quote(&topic),
@@ -542,7 +549,7 @@ fn poll_fills_the_message_properties() {
 /// polling again rejoins.
 #[test]
 fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
-    let (b, topic, group) = mock_group("stall", 2);
+    let (b, topic, group) = kafka_group(KAFKA, "stall", 2);
     let settings = |b: &Broker| {
         json!({"bootstrap.servers": b.bootstrap(), "group.id": group, "session.timeout.ms": 6000,
                "heartbeat.interval.ms": 500, "max.poll.interval.ms": 3000, "auto.offset.reset": "earliest"})
@@ -552,7 +559,7 @@ fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
         .map(|_| {
             let mut m = Interactive::start(Platform::Linux);
             m.ok("new");
-            m.ok(&format!("call Connect {}", quote(&settings(&b))));
+            m.ok(&format!("call Connect {}", quote(&settings(b))));
             m.ok(&format!("call Subscribe {}", quote(&topic)));
             m
         })
@@ -590,13 +597,11 @@ fn a_stalled_member_leaves_and_rejoins_when_it_polls_again() {
 
 /// Static membership: a short-lived 1C job with group.instance.id closes without leaving the
 /// group, so the other member (librdkafka) keeps its partitions and sees no rebalance; the next
-/// run of the job, with the same id, continues from the commit: nothing lost, nothing twice.
-/// (Neither test broker implements KIP-345's replacement of a returning static member — the mock
-/// always rebalances on a join and keeps the old member until its session times out — so the
-/// broker side of "no rebalance on return" is not checked here.)
+/// run of the job, with the same id, takes its old partitions back, again without a rebalance,
+/// and continues from the commit: nothing lost, nothing twice.
 #[test]
 fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
-    let (b, topic, group) = mock_group("static", 4);
+    let (b, topic, group) = kafka_group(KAFKA, "static", 4);
     let job = |b: &Broker| {
         let mut m = Interactive::start(Platform::Linux);
         m.ok("new");
@@ -608,8 +613,8 @@ fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
         m.ok(&format!("call Subscribe {}", quote(&topic)));
         m
     };
-    let peer = Peer::start(&b, &topic, &group);
-    let mut first = job(&b);
+    let peer = rdkafka_member(b, &topic, &group);
+    let mut first = job(b);
     let deadline = Instant::now() + Duration::from_secs(60);
     let theirs = loop {
         poll(&mut first);
@@ -619,13 +624,8 @@ fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
         }
         assert!(Instant::now() < deadline, "no split: {a:?} {ap:?}");
     };
-    let rebalances = |p: &Peer| {
-        let ev = p.events.lock().unwrap();
-        ev.iter()
-            .filter(|e| e["event"] == "assigned" || e["event"] == "revoked")
-            .count()
-    };
-    produce_n(&b, &topic, 0, 400);
+    let rebalances = |p: &Member| p.rebalances();
+    produce_n(b, &topic, 0, 400);
     let mut ledger = Ledger::default();
     let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -648,8 +648,8 @@ fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
     assert_eq!(peer.assigned(), theirs);
 
     // Messages arrive while the job is away; its next run picks up its share of them.
-    produce_n(&b, &topic, 400, 400);
-    let mut second = job(&b);
+    produce_n(b, &topic, 400, 400);
+    let mut second = job(b);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut second_got = Vec::new();
     while seen.len() < 800 {
@@ -660,10 +660,14 @@ fn a_static_member_closes_without_leaving_and_its_next_run_continues() {
         assert!(Instant::now() < deadline, "{} of 800 received", seen.len());
     }
     assert!(!second_got.is_empty(), "the next run read nothing");
+    // Kafka hands the returning static member its old partitions without a rebalance
+    // (KIP-345): the other member saw none.
+    assert_eq!(rebalances(&peer), before, "the return caused a rebalance");
+    assert_eq!(peer.assigned(), theirs);
     second.ok("call Close");
     assert_eq!(second.finish().1, 0);
     // Redelivered only what was never committed.
-    ledger.add_peer(&peer.stop());
+    ledger.add_peer(&peer.stop(), "librdkafka");
     ledger.check();
 }
 

@@ -1,5 +1,5 @@
-//! Producing through the 1C boundary (the host emulator) to real brokers, read back by
-//! librdkafka and kafka-python (issue 3).
+//! Producing through the 1C boundary (the host emulator) to Apache Kafka 4.4.0 and 3.9.1, read
+//! back by librdkafka and kafka-python (issue 3).
 
 mod host;
 mod support;
@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use host::{hex, quote, run_script, Platform};
 use serde_json::{json, Value as Json};
-use support::{b64, peer, Broker};
+use support::{b64, peer, Broker, KAFKA_3};
 
 const HEADERS: &str = r#"[["h","1"],["h","значение"],["имя","v"],["n",null]]"#;
 
@@ -24,7 +24,7 @@ fn settings(b: &Broker) -> String {
         .to_string()
 }
 
-/// Creates a topic through the emulator (Tansu) or the mock cluster's API.
+/// Creates a topic through the emulator.
 fn create_topic(p: Platform, b: &Broker, topic: &str, partitions: i32) {
     b.create_topic(topic, partitions, |t, n| {
         let run = run_script(
@@ -179,13 +179,7 @@ fn produce_and_read_back(b: &Broker) {
         .collect();
 
     let total = ASYNC + SYNC;
-    // kafka-python 3.0 cannot bootstrap from librdkafka's mock cluster (tests/README.md).
-    let clients: &[&str] = if b.kind == "mock" {
-        &["rdkafka"]
-    } else {
-        &["rdkafka", "kafka-python"]
-    };
-    for &client in clients {
+    for client in ["rdkafka", "kafka-python"] {
         let got = consume(client, b, &topic, total);
         for i in 0..total {
             let key = format!("key-{i}");
@@ -235,13 +229,13 @@ fn produce_and_read_back(b: &Broker) {
 }
 
 #[test]
-fn tansu_produce_10000_read_back_by_librdkafka_and_kafka_python() {
-    produce_and_read_back(&Broker::tansu());
+fn kafka_produce_10000_read_back_by_librdkafka_and_kafka_python() {
+    produce_and_read_back(Broker::kafka());
 }
 
 #[test]
-fn mock_cluster_produce_10000_read_back_by_librdkafka() {
-    produce_and_read_back(&Broker::mock(3));
+fn kafka_3_produce_10000_read_back_by_librdkafka_and_kafka_python() {
+    produce_and_read_back(Broker::kafka_version(KAFKA_3));
 }
 
 /// A cross-built library (a Windows DLL under Wine, the aarch64 .so under qemu-user), run by the
@@ -250,10 +244,10 @@ fn mock_cluster_produce_10000_read_back_by_librdkafka() {
 fn cross_built_produce(p: Platform) {
     host::require_platform(p);
     const N: usize = 300;
-    let b = Broker::tansu();
+    let b = Broker::kafka();
     let topic = support::unique("wine");
-    create_topic(Platform::Linux, &b, &topic, 3);
-    let mut script = format!("new\ncall Connect {}\n", quote(&settings(&b)));
+    create_topic(Platform::Linux, b, &topic, 3);
+    let mut script = format!("new\ncall Connect {}\n", quote(&settings(b)));
     for i in 0..N {
         let method = if i % 2 == 0 {
             "ProduceAsync"
@@ -274,7 +268,7 @@ fn cross_built_produce(p: Platform) {
     for c in run.of("call") {
         assert_eq!(c["ok"], true, "{c}");
     }
-    let got = consume("rdkafka", &b, &topic, N);
+    let got = consume("rdkafka", b, &topic, N);
     for i in 0..N {
         let m = &got[&format!("key-{i}")];
         assert_eq!(m.value, value_for(i));
@@ -283,16 +277,16 @@ fn cross_built_produce(p: Platform) {
 }
 
 #[test]
-fn win64_dll_under_wine_produces_to_tansu() {
+fn win64_dll_under_wine_produces_to_kafka() {
     cross_built_produce(Platform::Win64);
 }
 
 #[test]
-fn win32_dll_under_wine_produces_to_tansu() {
+fn win32_dll_under_wine_produces_to_kafka() {
     cross_built_produce(Platform::Win32);
 }
 
 #[test]
-fn linux_arm64_under_qemu_produces_to_tansu() {
+fn linux_arm64_under_qemu_produces_to_kafka() {
     cross_built_produce(Platform::LinuxArm64);
 }

@@ -9,15 +9,21 @@ use std::sync::Mutex;
 
 use serde_json::Value as Json;
 
+mod java;
 mod kafka;
+mod member;
+#[allow(unused_imports)] // each test binary uses a different part
+pub use java::{java_command, java_peer, kafka_jars};
 #[allow(unused_imports)] // each test binary uses a different part
 pub use kafka::{Cluster, KafkaSpec, KAFKA, KAFKA_3};
+#[allow(unused_imports)]
+pub use member::Member;
 
 pub fn python() -> String {
     std::env::var("KAFKA1C_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn script(name: &str) -> PathBuf {
+pub fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(name)
@@ -154,7 +160,12 @@ pub fn peer(script_name: &str, args: &[&str], stdin: &str) -> Vec<Json> {
         "peer {script_name} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    json_lines(&out.stdout)
+}
+
+/// A peer's output, one JSON object per line.
+pub fn json_lines(out: &[u8]) -> Vec<Json> {
+    String::from_utf8_lossy(out)
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad peer line {l:?}: {e}")))
