@@ -9,7 +9,7 @@ use bytes::Bytes;
 use kafka1c::kafka::config::Compression;
 use kafka1c::kafka::{runtime, Client, Config, DeliveryReport, Error, Record};
 use serde_json::json;
-use support::{peer, Broker};
+use support::{peer, Broker, KAFKA_3};
 
 fn client(b: &Broker, settings: serde_json::Value) -> Client {
     let mut s = settings;
@@ -93,21 +93,21 @@ fn every_codec(b: &Broker) {
 }
 
 #[test]
-fn tansu_every_codec_is_read_by_librdkafka() {
-    every_codec(&Broker::tansu());
+fn kafka_every_codec_is_read_by_librdkafka() {
+    every_codec(Broker::kafka());
 }
 
 #[test]
-fn mock_cluster_every_codec_is_read_by_librdkafka() {
-    every_codec(&Broker::mock(3));
+fn kafka_3_every_codec_is_read_by_librdkafka() {
+    every_codec(Broker::kafka_version(KAFKA_3));
 }
 
 #[test]
 fn acks_zero_one_all() {
-    let b = Broker::mock(3);
+    let b = Broker::kafka();
     for (acks, expect_offsets) in [("0", false), ("1", true), ("all", true)] {
-        let c = client(&b, json!({"acks": acks}));
-        let t = topic(&b, &c, 1);
+        let c = client(b, json!({"acks": acks}));
+        let t = topic(b, &c, 1);
         let offsets: Vec<i64> = (0..20)
             .map(|i| runtime::block_on(c.produce(record(&t, i))).unwrap().offset)
             .collect();
@@ -119,7 +119,7 @@ fn acks_zero_one_all() {
                 "acks=0 has no offsets: {offsets:?}"
             );
         }
-        assert_eq!(read_back(&b, &t, 20).len(), 20, "acks={acks}");
+        assert_eq!(read_back(b, &t, 20).len(), 20, "acks={acks}");
     }
 }
 
@@ -185,7 +185,7 @@ fn retries_keep_partition_order_through_errors_leader_moves_and_outages() {
 
 /// The idempotent producer's answers to a sequence the broker does not expect: a new producer
 /// id and the partition's sequence again from 0, resending in order; nothing is lost or
-/// doubled (one batch in flight on the mock, as above). Also many batches in flight on Tansu,
+/// doubled (one batch in flight on the mock, as above). Also many batches in flight on Kafka,
 /// in order.
 #[test]
 fn sequence_errors_get_a_new_producer_id_and_keep_order() {
@@ -205,9 +205,9 @@ fn sequence_errors_get_a_new_producer_id_and_keep_order() {
         .enumerate()
         .all(|(i, (_, o, v))| *o == i as i64 && v.starts_with(&format!("value-{i}-"))));
 
-    let tansu = Broker::tansu();
-    let c = client(&tansu, json!({"linger.ms": 0, "batch.size": 1500}));
-    let t = topic(&tansu, &c, 1);
+    let kafka = Broker::kafka();
+    let c = client(kafka, json!({"linger.ms": 0, "batch.size": 1500}));
+    let t = topic(kafka, &c, 1);
     produce_in_order(&c, &t, 2000);
 }
 

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 
 use host::{quote, run_script, Platform};
 use serde_json::{json, Value as Json};
-use support::Broker;
+use support::{Broker, KAFKA_3};
 
 fn calls(script: &str) -> Vec<Json> {
     let run = run_script(Platform::Linux, script);
@@ -159,13 +159,13 @@ fn broker_errors(b: &Broker) {
 }
 
 #[test]
-fn tansu_unknown_topic_oversized_bad_partition() {
-    broker_errors(&Broker::tansu());
+fn kafka_unknown_topic_oversized_bad_partition() {
+    broker_errors(Broker::kafka());
 }
 
 #[test]
-fn mock_cluster_unknown_topic_oversized_bad_partition() {
-    broker_errors(&Broker::mock(3));
+fn kafka_3_unknown_topic_oversized_bad_partition() {
+    broker_errors(Broker::kafka_version(KAFKA_3));
 }
 
 /// Code written for Confluent's REST Proxy moves over: same request body, same response shape.
@@ -228,11 +228,11 @@ fn produce_batch_rest_proxy_shapes(b: &Broker) {
 }
 
 #[test]
-fn tansu_produce_batch_rest_proxy_shapes() {
-    produce_batch_rest_proxy_shapes(&Broker::tansu());
+fn kafka_produce_batch_rest_proxy_shapes() {
+    produce_batch_rest_proxy_shapes(Broker::kafka());
 }
 
 #[test]
-fn mock_cluster_produce_batch_rest_proxy_shapes() {
-    produce_batch_rest_proxy_shapes(&Broker::mock(3));
+fn kafka_3_produce_batch_rest_proxy_shapes() {
+    produce_batch_rest_proxy_shapes(Broker::kafka_version(KAFKA_3));
 }
