@@ -2,9 +2,11 @@
 // at test time against the broker's own jars (javac, or `java -cp 'LIBS/*' Peer.java ...`);
 // talks JSON lines: records in on stdin, one JSON object per record or event out on stdout.
 //
-//   produce  --bootstrap B --topic T [--prop k=v ...]
+//   produce  --bootstrap B --topic T [--transaction commit|abort] [--prop k=v ...]
 //            stdin: {"key_b64","value_b64","headers":[[name,b64|null]],"partition"?,"timestamp"?}
-//            stdout, in input order: {"i","partition","offset","timestamp"} or {"i","error"}
+//            stdout, in input order: {"i","partition","offset","timestamp"} or {"i","error"};
+//            with --transaction (and --prop transactional.id=...) all records go in one
+//            transaction, committed or aborted at the end
 //   consume  --bootstrap B --topic T --count N [--group G] [--timeout S] [--prop k=v ...]
 //            without a group every partition is read from the beginning; one line per record:
 //            {"topic","partition","offset","key_b64","value_b64","headers","timestamp",
@@ -131,7 +133,12 @@ public class Peer {
         p.putAll(extra);
         String topic = a.get("topic");
         List<Future<RecordMetadata>> sent = new ArrayList<>();
+        String transaction = a.get("transaction");
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            if (transaction != null) {
+                producer.initTransactions();
+                producer.beginTransaction();
+            }
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
             for (String line; (line = in.readLine()) != null; ) {
                 if (line.isBlank()) {
@@ -148,6 +155,11 @@ public class Peer {
                         unb64(j.get("value_b64")), headers)));
             }
             producer.flush();
+            if ("commit".equals(transaction)) {
+                producer.commitTransaction();
+            } else if ("abort".equals(transaction)) {
+                producer.abortTransaction();
+            }
             for (int i = 0; i < sent.size(); i++) {
                 ObjectNode o = JSON.createObjectNode().put("i", i);
                 try {
