@@ -54,6 +54,9 @@ pub struct Config {
     pub bootstrap_servers: Vec<String>,
     pub client_id: String,
     pub request_timeout_ms: u64,
+    /// How long a consumer call that waits for the group coordinator (Commit) retries while
+    /// the coordinator moves or is down, as the Java client's commitSync does.
+    pub default_api_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub metadata_max_age_ms: u64,
     pub retry_backoff_ms: u64,
@@ -102,6 +105,7 @@ impl Default for Config {
             bootstrap_servers: Vec::new(),
             client_id: "kafka1c".into(),
             request_timeout_ms: 30_000,
+            default_api_timeout_ms: 60_000,
             connect_timeout_ms: 10_000,
             metadata_max_age_ms: 300_000,
             retry_backoff_ms: 100,
@@ -293,6 +297,7 @@ impl Config {
             "request.timeout.ms" | "socket.timeout.ms" => {
                 self.request_timeout_ms = number(key, v, 1, MAX_MS)?
             }
+            "default.api.timeout.ms" => self.default_api_timeout_ms = number(key, v, 1, MAX_MS)?,
             "socket.connection.setup.timeout.ms" => {
                 self.connect_timeout_ms = number(key, v, 1, MAX_MS)?
             }

@@ -340,7 +340,30 @@ impl Inner {
         Ok(true)
     }
 
+    /// Commits `offsets`; while the coordinator moves or is down (a broker failing over), it
+    /// finds the coordinator again and retries for up to default.api.timeout.ms, as the Java
+    /// client's commitSync does, so a failover does not surface as a failed Commit.
     pub async fn commit_offsets(
+        &self,
+        offsets: &[(Tp, i64)],
+        generation: i32,
+        member: &str,
+    ) -> Result<()> {
+        let config = &self.cluster.config;
+        let deadline = Instant::now() + Duration::from_millis(config.default_api_timeout_ms);
+        let backoff = Duration::from_millis(config.retry_backoff_ms.max(100));
+        loop {
+            let result = self.commit_once(offsets, generation, member).await;
+            match result {
+                Err(e) if coordinator_moved(&e) && Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn commit_once(
         &self,
         offsets: &[(Tp, i64)],
         generation: i32,
