@@ -503,11 +503,12 @@ impl Accumulator {
             }
         }
         let timeout = self.limits.delivery_timeout;
-        for (topic, partition, batch) in expired {
-            let e = Error::Timeout {
+        for (topic, partition, mut batch) in expired {
+            // The broker's reason (e.g. NOT_ENOUGH_REPLICAS) says more than the timeout.
+            let e = batch.last_error.take().unwrap_or_else(|| Error::Timeout {
                 operation: format!("delivery to {topic}"),
                 ms: timeout.as_millis() as u64,
-            };
+            });
             self.fail_batch(&topic, partition, batch, &e);
         }
         (out, next, need_metadata)

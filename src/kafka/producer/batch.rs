@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::{Delivered, ReportGroup};
 use crate::kafka::config::Compression;
-use crate::kafka::error::Result;
+use crate::kafka::error::{Error, Result};
 use crate::kafka::records::{restamp, BatchBuilder, RecordView, Stamp};
 
 /// Initial room for a batch's records; it grows to batch.size only when records come that fast.
@@ -50,6 +50,9 @@ pub struct ProducerBatch {
     pub stamp: Option<Stamp>,
     /// The stamp the sealed bytes carry.
     sealed_with: Option<Stamp>,
+    /// The broker's answer to the last attempt, when it was an error worth retrying: what the
+    /// records fail with if delivery.timeout.ms runs out before a retry succeeds.
+    pub last_error: Option<Error>,
 }
 
 impl ProducerBatch {
@@ -63,6 +66,7 @@ impl ProducerBatch {
             no,
             stamp: None,
             sealed_with: None,
+            last_error: None,
         }
     }
 

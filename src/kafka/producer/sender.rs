@@ -431,6 +431,9 @@ fn retry_or_fail(shared: &Shared, mut b: ReadyBatch, e: Error) {
     {
         let retry_at = now + Duration::from_millis(config.retry_backoff_ms);
         let stamp = b.batch.stamp;
+        if matches!(e, Error::Broker { .. }) {
+            b.batch.last_error = Some(e);
+        }
         let mut acc = shared.acc.lock().unwrap();
         let oldest = acc.requeue(&b.topic, b.partition, b.batch, retry_at);
         if sequence_error && oldest {
