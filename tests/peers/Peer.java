@@ -8,7 +8,8 @@
 //            with --transaction (and --prop transactional.id=...) all records go in one
 //            transaction, committed or aborted at the end
 //   consume  --bootstrap B --topic T --count N [--group G] [--timeout S] [--prop k=v ...]
-//            without a group every partition is read from the beginning; one line per record:
+//            without a group every partition is read from the beginning (--count end: up to
+//            the end offsets when it starts, whatever their sum); one line per record:
 //            {"topic","partition","offset","key_b64","value_b64","headers","timestamp",
 //             "timestamp_type"}; exits 1 if fewer than N arrived within the timeout
 //   group    --bootstrap B --group G --topics T[,T] [--duration S] [--commit-every N]
@@ -22,6 +23,10 @@
 //            joins the group as a fresh member, waits for its assignment and prints per
 //            partition {"partition","committed","position","end","lag"}, then
 //            {"event":"done","received":N} (records that arrived within 2 s); no commit.
+//   admin    --bootstrap B --op partitions --topic T --count N   (CreatePartitions up to N)
+//            --op describe --topic T   one line per partition {"partition","leader","isr","replicas"}
+//            --op coordinator --group G   {"coordinator": node id}
+//            --op delete --topic T   {"deleted": T}
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -42,6 +47,9 @@ import java.util.Set;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Future;
 import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -77,6 +85,7 @@ public class Peer {
             case "consume" -> System.exit(consume(a, extra));
             case "group" -> group(a, extra);
             case "lag" -> lag(a, extra);
+            case "admin" -> admin(a, extra);
             default -> throw new IllegalArgumentException("unknown command " + argv[0]);
         }
     }
@@ -176,7 +185,8 @@ public class Peer {
     static int consume(Map<String, String> a, Properties extra) {
         String topic = a.get("topic");
         String group = a.get("group");
-        int count = Integer.parseInt(a.get("count"));
+        boolean toEnd = "end".equals(a.get("count"));
+        int count = toEnd ? Integer.MAX_VALUE : Integer.parseInt(a.get("count"));
         long deadline = System.currentTimeMillis() + (long) (Double.parseDouble(a.getOrDefault("timeout", "60")) * 1000);
         int got = 0;
         try (KafkaConsumer<byte[], byte[]> c = consumer(a, extra, group)) {
@@ -192,6 +202,9 @@ public class Peer {
                 }
                 c.assign(parts);
                 c.seekToBeginning(parts);
+                if (toEnd) {
+                    count = (int) c.endOffsets(parts).values().stream().mapToLong(Long::longValue).sum();
+                }
             }
             while (got < count && System.currentTimeMillis() < deadline) {
                 for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
@@ -346,5 +359,43 @@ public class Peer {
             }
         }
         emit(JSON.createObjectNode().put("event", "done").put("received", received));
+    }
+
+    static void admin(Map<String, String> a, Properties extra) throws Exception {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", a.get("bootstrap"));
+        p.put("client.id", "java-peer-admin");
+        p.putAll(extra);
+        String topic = a.get("topic");
+        try (Admin admin = Admin.create(p)) {
+            switch (a.get("op")) {
+                case "partitions" -> {
+                    int count = Integer.parseInt(a.get("count"));
+                    admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(count))).all().get();
+                    emit(JSON.createObjectNode().put("partitions", count));
+                }
+                case "describe" -> {
+                    TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                    for (var info : d.partitions()) {
+                        ObjectNode o = JSON.createObjectNode().put("partition", info.partition());
+                        o.put("leader", info.leader() == null ? -1 : info.leader().id());
+                        ArrayNode isr = o.putArray("isr");
+                        info.isr().forEach(n -> isr.add(n.id()));
+                        ArrayNode replicas = o.putArray("replicas");
+                        info.replicas().forEach(n -> replicas.add(n.id()));
+                        emit(o);
+                    }
+                }
+                case "coordinator" -> {
+                    var g = admin.describeConsumerGroups(List.of(a.get("group"))).all().get().get(a.get("group"));
+                    emit(JSON.createObjectNode().put("coordinator", g.coordinator().id()));
+                }
+                case "delete" -> {
+                    admin.deleteTopics(List.of(topic)).all().get();
+                    emit(JSON.createObjectNode().put("deleted", topic));
+                }
+                default -> throw new IllegalArgumentException("unknown admin op " + a.get("op"));
+            }
+        }
     }
 }

@@ -11,11 +11,14 @@ use serde_json::Value as Json;
 
 mod java;
 mod kafka;
+mod ledger;
 mod member;
 #[allow(unused_imports)] // each test binary uses a different part
 pub use java::{java_command, java_peer, kafka_jars};
 #[allow(unused_imports)] // each test binary uses a different part
 pub use kafka::{Cluster, KafkaSpec, KAFKA, KAFKA_3};
+#[allow(unused_imports)]
+pub use ledger::Ledger;
 #[allow(unused_imports)]
 pub use member::Member;
 
