@@ -24,6 +24,8 @@ use crate::kafka::records::{next_offset, Batches, RawHeader};
 use crate::kafka::Config;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const UNKNOWN_TOPIC_ID: i16 = 100;
 
 /// Responses waiting for the decode task; a full queue holds the fetches back.
 const DECODE_QUEUE: usize = 2;
@@ -136,7 +138,7 @@ pub async fn run(inner: Arc<Inner>) {
         if !unknown.is_empty() && !busy.values().any(|b| b.leader.is_none()) {
             let inner = inner.clone();
             let task = tasks.spawn(async move {
-                refresh(&inner).await;
+                refresh(&inner, &HashSet::new()).await;
                 tokio::time::sleep(backoff(&inner.cluster.config)).await;
             });
             busy.insert(
@@ -235,9 +237,29 @@ fn split(targets: Vec<Target>, n: usize) -> Vec<Vec<Target>> {
     groups
 }
 
-async fn refresh(inner: &Inner) {
+/// Refreshes the subscribed topics' metadata. A topic whose partition leader answered that it
+/// does not exist and that the refreshed metadata no longer lists was deleted under the
+/// consumer: Poll reports it and the group rebalances without it, instead of fetching it
+/// forever.
+async fn refresh(inner: &Inner, unknown_to_leader: &HashSet<String>) {
     let topics = inner.state.lock().unwrap().topics.clone();
-    let _ = inner.cluster.refresh_used(&topics).await;
+    if inner.cluster.refresh_used(&topics).await.is_err() {
+        return;
+    }
+    let deleted = unknown_to_leader.iter().find(|t| {
+        inner.cluster.topic(t).is_none()
+            && inner.cluster.missing(t) == Some(UNKNOWN_TOPIC_OR_PARTITION)
+    });
+    if let Some(topic) = deleted {
+        let topic = topic.clone();
+        inner
+            .state
+            .lock()
+            .unwrap()
+            .fail(Error::UnknownTopic { topic });
+        inner.records.notify_waiters();
+        inner.rejoin_soon();
+    }
 }
 
 /// One Fetch to one broker: positions read ahead, records sent for decoding, errors handled
@@ -284,12 +306,13 @@ async fn fetch_from(
         Ok(r) => r,
         Err(_) => {
             inner.cluster.mark_stale();
-            refresh(inner).await;
+            refresh(inner, &HashSet::new()).await;
             tokio::time::sleep(backoff(config)).await;
             return;
         }
     };
     let mut ok = true;
+    let mut unknown_topics = HashSet::new();
     let mut out_of_range = Vec::new();
     let mut parts = Vec::new();
     for topic in resp.responses {
@@ -303,7 +326,10 @@ async fn fetch_from(
             match part.error_code {
                 0 => parts.push((target.clone(), part)),
                 OFFSET_OUT_OF_RANGE => out_of_range.push(target.clone()),
-                _ => {
+                code => {
+                    if matches!(code, UNKNOWN_TOPIC_OR_PARTITION | UNKNOWN_TOPIC_ID) {
+                        unknown_topics.insert(target.tp.0.clone());
+                    }
                     // Leader moved or partition unavailable: refresh and try again.
                     inner.cluster.mark_stale();
                     ok = false;
@@ -336,7 +362,7 @@ async fn fetch_from(
         ok &= inner.reset_positions(&reset).await.is_ok();
     }
     if !ok {
-        refresh(inner).await;
+        refresh(inner, &unknown_topics).await;
         tokio::time::sleep(backoff(config)).await;
     }
 }
