@@ -145,11 +145,13 @@ impl Inner {
             .as_ref()
             .map(|p| p.to_string())
             .unwrap_or_default();
-        let assignments = if resp.leader.as_str() == member_id {
-            self.lead(&resp.members, &protocol_name).await?
+        let (assignments, led_counts) = if resp.leader.as_str() == member_id {
+            let (assignments, counts) = self.lead(&resp.members, &protocol_name).await?;
+            (assignments, Some(counts))
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
+        self.state.lock().unwrap().led_counts = led_counts;
         let sync = SyncGroupRequest::default()
             .with_group_id(self.group_id())
             .with_generation_id(generation)
@@ -180,12 +182,13 @@ impl Inner {
         Ok(())
     }
 
-    /// The leader's part: assign partitions of every member's topics.
+    /// The leader's part: assign partitions of every member's topics; also returns the
+    /// partition count of every topic the plan covers.
     async fn lead(
         &self,
         members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
         protocol_name: &str,
-    ) -> Result<Vec<SyncGroupRequestAssignment>> {
+    ) -> Result<(Vec<SyncGroupRequestAssignment>, BTreeMap<String, i32>)> {
         let mut subs = Vec::with_capacity(members.len());
         for m in members {
             subs.push(Member {
@@ -209,13 +212,45 @@ impl Inner {
             Assignor::Range
         };
         let plan = assignor::assign(kind, &subs, &counts);
-        plan.iter()
+        let assignments = plan
+            .iter()
             .map(|(member, parts)| {
                 Ok(SyncGroupRequestAssignment::default()
                     .with_member_id(s(member))
                     .with_assignment(protocol::encode_assignment(parts)?))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        // Every assigned topic, 0 for one that did not exist: its creation counts as a change.
+        let counts = topics
+            .iter()
+            .map(|t| (t.clone(), counts.get(t).copied().unwrap_or(0)))
+            .collect();
+        Ok((assignments, counts))
+    }
+
+    /// The leader checks, with metadata no older than metadata.max.age.ms, whether the
+    /// assigned topics' partition counts changed (partitions added, a topic deleted or
+    /// created); if so the group rebalances, so new partitions get a reader - as the Java
+    /// client's leader does.
+    async fn check_partition_counts(&self) {
+        let Some(led) = self.state.lock().unwrap().led_counts.clone() else {
+            return;
+        };
+        let topics: Vec<String> = led.keys().cloned().collect();
+        if self.cluster.is_stale() && self.cluster.refresh_used(&topics).await.is_err() {
+            return;
+        }
+        let now: BTreeMap<String, i32> = topics
+            .iter()
+            .map(|t| {
+                let count = self.cluster.topic(t).map_or(0, |i| i.partitions.len());
+                (t.clone(), count as i32)
+            })
+            .collect();
+        if now != led {
+            self.state.lock().unwrap().led_counts = None;
+            self.rejoin_soon();
+        }
     }
 
     /// Positions of new partitions: the committed offset, else auto.offset.reset.
@@ -494,7 +529,7 @@ pub async fn run(inner: Arc<Inner>) {
                     let _ = inner.commit_delivered().await;
                 }
                 match inner.heartbeat().await {
-                    Ok(()) => {}
+                    Ok(()) => inner.check_partition_counts().await,
                     Err(e) => match e.code() {
                         Some(REBALANCE_IN_PROGRESS) => {
                             // Eager protocol: commit what the application has, then rejoin.

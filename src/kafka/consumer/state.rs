@@ -70,6 +70,9 @@ pub struct State {
     pub assigned: BTreeMap<Tp, Partition>,
     /// Bumped at every new assignment: fetches of an older one are dropped.
     pub assignment_epoch: u64,
+    /// When this member led the last assignment: the partition count of every topic it
+    /// assigned (0 for one that did not exist), to notice when they change.
+    pub led_counts: Option<BTreeMap<String, i32>>,
     pub queue: RecordQueue,
     /// An error for a poll (e.g. no offset and auto.offset.reset=none), set by `fail`.
     error: Option<Error>,
@@ -94,6 +97,7 @@ impl State {
             generation: -1,
             assigned: BTreeMap::new(),
             assignment_epoch: 0,
+            led_counts: None,
             queue: RecordQueue::default(),
             error: None,
             taken: 0,
