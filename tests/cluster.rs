@@ -540,3 +540,160 @@ fn two_of_three_down_fails_clearly_then_producing_resumes() {
     assert_eq!((lost, duplicates), (0, 0));
     runtime::block_on(c.close(Duration::from_secs(10)));
 }
+
+/// Partitions added to a topic while a producer streams keyed records and a group consumes
+/// it: once the producer's metadata shows them (metadata.max.age.ms), keys go where the Java
+/// client's partitioner puts them for the new count, the new partitions included; the group's
+/// leader notices too and rebalances, so the new partitions are read; nothing fails or is
+/// lost on the way.
+#[test]
+fn partitions_added_while_producing_and_consuming_are_followed() {
+    let cl = cluster();
+    let b: &Broker = &cl;
+    let t = topic(b, "grow", 3);
+    let reader = client(b, json!({"metadata.max.age.ms": 1000}));
+    let m = runtime::block_on(Consumer::subscribe(
+        Arc::clone(reader.cluster()),
+        vec![t.clone()],
+        support::unique("g"),
+    ))
+    .unwrap();
+    let c = client(
+        b,
+        json!({"acks": "all", "metadata.max.age.ms": 1000, "linger.ms": 5}),
+    );
+    let mut ledger = ProduceLedger::default();
+    let per_round = 300;
+    ledger.round(&c, &t, 0, per_round);
+    java_peer(
+        KAFKA,
+        "admin",
+        &[
+            "--bootstrap",
+            b.bootstrap(),
+            "--op",
+            "partitions",
+            "--topic",
+            &t,
+            "--count",
+            "6",
+        ],
+        "",
+    );
+    let grown = Instant::now();
+    let key_partition = |i: usize, n: i32| {
+        kafka1c::kafka::partitioner::partition_for_key(format!("k{i}").as_bytes(), n)
+    };
+    let mut round = 1;
+    let followed = loop {
+        let from = round * per_round;
+        ledger.round(&c, &t, from, from + per_round);
+        round += 1;
+        let on_six = (from..from + per_round).all(|i| ledger.acked[&i].0 == key_partition(i, 6));
+        if on_six {
+            break grown.elapsed();
+        }
+        // Until then, the old count.
+        assert!(
+            (from..from + per_round).all(|i| ledger.acked[&i].0 == key_partition(i, 3)
+                || ledger.acked[&i].0 == key_partition(i, 6))
+        );
+        assert!(
+            grown.elapsed() < Duration::from_secs(30),
+            "the producer never saw 6 partitions"
+        );
+    };
+    let total = round * per_round;
+    let (lost, duplicates) = ledger.check(b, &t);
+    let used: BTreeSet<i32> = ledger.acked.values().map(|(p, _)| *p).collect();
+    figures(
+        "partitions added while producing (3 -> 6)",
+        json!({"records": total, "acknowledged": ledger.acked.len(), "lost": lost,
+               "duplicates": duplicates, "errors": ledger.failed.len(),
+               "followed_after_s": followed.as_secs_f64()}),
+    );
+    assert_eq!(used.len(), 6, "{used:?}");
+    assert_eq!((lost, duplicates, ledger.failed.len()), (0, 0, 0));
+    runtime::block_on(c.close(Duration::from_secs(10)));
+
+    let mut read: BTreeSet<(i32, i64)> = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read.len() < total {
+        for r in runtime::block_on(m.poll_batch(1000, Duration::from_millis(200))).unwrap() {
+            read.insert((r.partition, r.offset));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group read {} of {total}; partitions {:?}",
+            read.len(),
+            m.assignment()
+                .iter()
+                .map(|a| a.partition)
+                .collect::<Vec<_>>()
+        );
+    }
+    let read_from: BTreeSet<i32> = read.iter().map(|(p, _)| *p).collect();
+    assert_eq!(read_from.len(), 6, "{read_from:?}");
+    runtime::block_on(m.close()).unwrap();
+}
+
+/// A topic deleted while a member consumes it: Poll reports it clearly within seconds instead
+/// of waiting forever, and the member does not bring the topic back by itself.
+#[test]
+fn a_topic_deleted_while_consumed_gives_a_clear_error() {
+    let cl = cluster();
+    let b: &Broker = &cl;
+    let t = topic(b, "deleted-while-consumed", 3);
+    let p = client(b, json!({}));
+    let mut produced = ProduceLedger::default();
+    produced.round(&p, &t, 0, 300);
+    let c = client(b, json!({"allow.auto.create.topics": false}));
+    let m = runtime::block_on(Consumer::subscribe(
+        Arc::clone(c.cluster()),
+        vec![t.clone()],
+        support::unique("g"),
+    ))
+    .unwrap();
+    let mut got = 0;
+    while got < 300 {
+        got += runtime::block_on(m.poll_batch(500, Duration::from_millis(200)))
+            .unwrap()
+            .len();
+    }
+    java_peer(
+        KAFKA,
+        "admin",
+        &[
+            "--bootstrap",
+            b.bootstrap(),
+            "--op",
+            "delete",
+            "--topic",
+            &t,
+        ],
+        "",
+    );
+    let deleted = Instant::now();
+    let err = loop {
+        match runtime::block_on(m.poll(Duration::from_millis(500))) {
+            Err(e) => break e.to_string(),
+            Ok(r) => assert!(r.is_none(), "{r:?}"),
+        }
+        assert!(
+            deleted.elapsed() < Duration::from_secs(60),
+            "no error after the topic was deleted"
+        );
+    };
+    let took = deleted.elapsed();
+    figures(
+        "topic deleted while consumed",
+        json!({"error": err, "reported_within_s": took.as_secs_f64()}),
+    );
+    assert!(
+        err.contains(&t) && err.contains("does not exist"),
+        "unclear: {err}"
+    );
+    runtime::block_on(m.close()).unwrap();
+    let topics = runtime::block_on(p.list_topics()).unwrap();
+    assert!(!topics.iter().any(|x| x.name == t), "the topic came back");
+}
