@@ -236,3 +236,51 @@ fn kafka_produce_batch_rest_proxy_shapes() {
 fn kafka_3_produce_batch_rest_proxy_shapes() {
     produce_batch_rest_proxy_shapes(Broker::kafka_version(KAFKA_3));
 }
+
+/// Kafka refuses topic names outside ASCII letters, digits, '.', '_' and '-' - a likely first
+/// try from 1C is a Russian name. Every call fails at once with Kafka's reason instead of
+/// waiting out max.block.ms (60 s by default) or polling forever. (Tansu accepted such names.)
+#[test]
+fn kafka_refuses_a_cyrillic_topic_name_at_once() {
+    let b = Broker::kafka();
+    let settings = json!({"bootstrap.servers": b.bootstrap(), "group.id": support::unique("g")});
+    let c = calls(&format!(
+        "new\ncall Connect {}\ncall CreateTopic \"заказы\" 1 1\ncall Produce \"заказы\" \"v\"\n\
+         call ProduceAsync \"заказы\" \"v\"\ncall Flush 10000\ncall Subscribe \"заказы\"\n",
+        quote(&settings.to_string())
+    ));
+    let e = error(&c[1]);
+    assert!(
+        e.contains("INVALID_TOPIC_EXCEPTION") && e.contains("ASCII"),
+        "{e}"
+    );
+    let e = error(&c[2]);
+    assert!(
+        e.contains("INVALID_TOPIC_EXCEPTION") && e.contains("заказы"),
+        "{e}"
+    );
+    assert!(
+        took_ms(&c[2]) < 10_000.0,
+        "Produce took {} ms",
+        took_ms(&c[2])
+    );
+    let flush: Json = serde_json::from_str(c[4]["ret"]["value"].as_str().unwrap()).unwrap();
+    let report = &flush["reports"][0];
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("INVALID_TOPIC_EXCEPTION"),
+        "{flush}"
+    );
+    assert!(
+        took_ms(&c[4]) < 10_000.0,
+        "Flush took {} ms",
+        took_ms(&c[4])
+    );
+    let e = error(&c[5]);
+    assert!(
+        e.contains("INVALID_TOPIC_EXCEPTION") && e.contains("заказы"),
+        "{e}"
+    );
+}

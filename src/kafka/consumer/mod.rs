@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::cluster::Cluster;
-use super::error::{Error, Result};
+use super::error::{self, Error, Result};
 #[cfg(test)]
 pub use chunk::chunk_of;
 pub use chunk::{QueuedRecord, Run};
@@ -74,6 +74,13 @@ impl Consumer {
             return Err(Error::config("group.id", "is required to subscribe"));
         }
         cluster.refresh_used(&topics).await?;
+        // A topic the broker refuses for good (an invalid name, no permission) would leave the
+        // member waiting for records that can never come.
+        for t in &topics {
+            if let Some(code) = cluster.missing(t).filter(|c| !error::is_retriable(*c)) {
+                return Err(Error::broker(code, Some(t), None, None));
+            }
+        }
         let mut st = State::new();
         st.topics = topics;
         st.phase = Phase::Joining;

@@ -11,7 +11,7 @@ use super::batch::settle;
 use super::batch::{Completion, ProducerBatch};
 use super::{ReportGroup, Reports};
 use crate::kafka::cluster::TopicInfo;
-use crate::kafka::error::Error;
+use crate::kafka::error::{is_retriable, Error};
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::records::{OutRecord, RecordView, Stamp};
 
@@ -333,7 +333,8 @@ impl Accumulator {
         opens || urgent
     }
 
-    /// Places records whose topic is now known; fails those past max.block.ms.
+    /// Places records whose topic is now known; fails those past max.block.ms, and at once
+    /// those whose topic the broker refused for good (an invalid name, no permission).
     /// Returns the topics still unknown (to refresh).
     pub fn resolve(
         &mut self,
@@ -361,7 +362,8 @@ impl Accumulator {
                 }
                 None if p
                     .enqueued
-                    .is_some_and(|at| now >= at + self.limits.max_block) =>
+                    .is_some_and(|at| now >= at + self.limits.max_block)
+                    || missing(&p.topic).is_some_and(|code| !is_retriable(code)) =>
                 {
                     let e = match missing(&p.topic) {
                         Some(3) | None => Error::UnknownTopic {
