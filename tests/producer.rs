@@ -98,10 +98,9 @@ fn expected_headers() -> Json {
     ])
 }
 
-/// 10,000 async records + sync ones with keys, headers and binary values; checks every byte,
+/// `n_async` async records + sync ones with keys, headers and binary values; checks every byte,
 /// every delivery report, sync offsets and murmur2 partitions against librdkafka's.
-fn produce_and_read_back(b: &Broker) {
-    const ASYNC: usize = 10_000;
+fn produce_and_read_back(b: &Broker, n_async: usize) {
     const SYNC: usize = 50;
     const PARTITIONS: i32 = 6;
     let p = Platform::Linux;
@@ -109,7 +108,7 @@ fn produce_and_read_back(b: &Broker) {
     create_topic(p, b, &topic, PARTITIONS);
 
     let mut script = format!("new\ncall Connect {}\n", quote(&settings(b)));
-    for i in 0..ASYNC {
+    for i in 0..n_async {
         script.push_str(&format!(
             "call ProduceAsync {} {} {} {}\n",
             quote(&topic),
@@ -119,7 +118,7 @@ fn produce_and_read_back(b: &Broker) {
         ));
     }
     script.push_str("call Flush 60000\n");
-    for i in ASYNC..ASYNC + SYNC {
+    for i in n_async..n_async + SYNC {
         script.push_str(&format!(
             "call Отправить {} {} {} {}\n",
             quote(&topic),
@@ -138,19 +137,19 @@ fn produce_and_read_back(b: &Broker) {
 
     // Every async id reported exactly once, with an offset; nothing left pending.
     let flush: Json =
-        serde_json::from_str(calls[ASYNC + 1]["ret"]["value"].as_str().unwrap()).unwrap();
+        serde_json::from_str(calls[n_async + 1]["ret"]["value"].as_str().unwrap()).unwrap();
     assert_eq!(flush["pending"], 0);
     let reports = flush["reports"].as_array().unwrap();
-    assert_eq!(reports.len(), ASYNC);
+    assert_eq!(reports.len(), n_async);
     let ids: HashSet<i64> = reports.iter().map(|r| r["id"].as_i64().unwrap()).collect();
-    assert_eq!(ids.len(), ASYNC, "every delivery id exactly once");
-    let async_ids: Vec<i64> = calls[1..=ASYNC]
+    assert_eq!(ids.len(), n_async, "every delivery id exactly once");
+    let async_ids: Vec<i64> = calls[1..=n_async]
         .iter()
         .map(|c| c["ret"]["value"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, async_ids.iter().copied().collect::<HashSet<_>>());
     let second_flush: Json =
-        serde_json::from_str(calls[ASYNC + 2 + SYNC]["ret"]["value"].as_str().unwrap()).unwrap();
+        serde_json::from_str(calls[n_async + 2 + SYNC]["ret"]["value"].as_str().unwrap()).unwrap();
     assert_eq!(
         second_flush["reports"].as_array().unwrap().len(),
         0,
@@ -173,12 +172,12 @@ fn produce_and_read_back(b: &Broker) {
             ),
         );
     }
-    let sync_offsets: Vec<i64> = calls[ASYNC + 2..ASYNC + 2 + SYNC]
+    let sync_offsets: Vec<i64> = calls[n_async + 2..n_async + 2 + SYNC]
         .iter()
         .map(|c| c["ret"]["value"].as_i64().unwrap())
         .collect();
 
-    let total = ASYNC + SYNC;
+    let total = n_async + SYNC;
     for client in ["rdkafka", "kafka-python"] {
         let got = consume(client, b, &topic, total);
         for i in 0..total {
@@ -189,7 +188,7 @@ fn produce_and_read_back(b: &Broker) {
             assert_eq!(m.key, key.as_bytes());
             assert_eq!(m.value, value_for(i), "{client}: value of {key}");
             assert_eq!(m.headers, expected_headers(), "{client}: headers of {key}");
-            if i < ASYNC {
+            if i < n_async {
                 assert_eq!(
                     reported[&i],
                     (m.partition, m.offset),
@@ -197,7 +196,7 @@ fn produce_and_read_back(b: &Broker) {
                 );
             } else {
                 assert_eq!(
-                    sync_offsets[i - ASYNC],
+                    sync_offsets[i - n_async],
                     m.offset,
                     "{client}: sync offset of {key}"
                 );
@@ -230,12 +229,18 @@ fn produce_and_read_back(b: &Broker) {
 
 #[test]
 fn kafka_produce_10000_read_back_by_librdkafka_and_kafka_python() {
-    produce_and_read_back(Broker::kafka());
+    produce_and_read_back(Broker::kafka(), 10_000);
 }
 
 #[test]
 fn kafka_3_produce_10000_read_back_by_librdkafka_and_kafka_python() {
-    produce_and_read_back(Broker::kafka_version(KAFKA_3));
+    produce_and_read_back(Broker::kafka_version(KAFKA_3), 10_000);
+}
+
+/// Tansu stays as a second, fast broker: a smoke run.
+#[test]
+fn tansu_smoke_produce_1000_read_back_by_librdkafka_and_kafka_python() {
+    produce_and_read_back(&Broker::tansu(), 1_000);
 }
 
 /// A cross-built library (a Windows DLL under Wine, the aarch64 .so under qemu-user), run by the
