@@ -64,30 +64,25 @@ fn topic(b: &Broker, prefix: &str, partitions: i32) -> String {
     t
 }
 
+/// The Java admin client's `op` (see Peer.java) with more arguments.
+fn java_admin(b: &Broker, op: &str, args: &[&str]) -> Vec<Json> {
+    let mut all = vec!["--bootstrap", b.bootstrap(), "--op", op];
+    all.extend_from_slice(args);
+    java_peer(KAFKA, "admin", &all, "")
+}
+
 /// Partition → (leader, in-sync replicas), as the Java admin client describes it.
 fn describe(b: &Broker, topic: &str) -> BTreeMap<i64, (i64, usize)> {
-    java_peer(
-        KAFKA,
-        "admin",
-        &[
-            "--bootstrap",
-            b.bootstrap(),
-            "--op",
-            "describe",
-            "--topic",
-            topic,
-        ],
-        "",
-    )
-    .iter()
-    .map(|p| {
-        let isr = p["isr"].as_array().unwrap().len();
-        (
-            p["partition"].as_i64().unwrap(),
-            (p["leader"].as_i64().unwrap(), isr),
-        )
-    })
-    .collect()
+    java_admin(b, "describe", &["--topic", topic])
+        .iter()
+        .map(|p| {
+            let isr = p["isr"].as_array().unwrap().len();
+            (
+                p["partition"].as_i64().unwrap(),
+                (p["leader"].as_i64().unwrap(), isr),
+            )
+        })
+        .collect()
 }
 
 /// Waits until every partition has a leader and `isr` in-sync replicas.
@@ -354,19 +349,7 @@ impl Worker {
 
 /// The node coordinating a group, as the Java admin client finds it.
 fn coordinator(b: &Broker, group: &str) -> i32 {
-    let r = java_peer(
-        KAFKA,
-        "admin",
-        &[
-            "--bootstrap",
-            b.bootstrap(),
-            "--op",
-            "coordinator",
-            "--group",
-            group,
-        ],
-        "",
-    );
+    let r = java_admin(b, "coordinator", &["--group", group]);
     r[0]["coordinator"].as_i64().unwrap() as i32
 }
 
@@ -565,21 +548,7 @@ fn partitions_added_while_producing_and_consuming_are_followed() {
     let mut ledger = ProduceLedger::default();
     let per_round = 300;
     ledger.round(&c, &t, 0, per_round);
-    java_peer(
-        KAFKA,
-        "admin",
-        &[
-            "--bootstrap",
-            b.bootstrap(),
-            "--op",
-            "partitions",
-            "--topic",
-            &t,
-            "--count",
-            "6",
-        ],
-        "",
-    );
+    java_admin(b, "partitions", &["--topic", &t, "--count", "6"]);
     let grown = Instant::now();
     let key_partition = |i: usize, n: i32| {
         kafka1c::kafka::partitioner::partition_for_key(format!("k{i}").as_bytes(), n)
@@ -660,19 +629,7 @@ fn a_topic_deleted_while_consumed_gives_a_clear_error() {
             .unwrap()
             .len();
     }
-    java_peer(
-        KAFKA,
-        "admin",
-        &[
-            "--bootstrap",
-            b.bootstrap(),
-            "--op",
-            "delete",
-            "--topic",
-            &t,
-        ],
-        "",
-    );
+    java_admin(b, "delete", &["--topic", &t]);
     let deleted = Instant::now();
     let err = loop {
         match runtime::block_on(m.poll(Duration::from_millis(500))) {

@@ -17,10 +17,10 @@ use support::{Broker, Ledger, Member, KAFKA, KAFKA_3};
 
 const TOTAL: usize = 30_000;
 
-/// A librdkafka group member (tests/peers/group_consumer.py).
-fn rdkafka_member(b: &Broker, topic: &str, group: &str) -> Member {
-    let mut cmd = Command::new(support::python());
-    cmd.arg(support::script("peers/group_consumer.py")).args([
+/// Arguments of a peer group member (group_consumer.py and the Java peer's `group` take the
+/// same): commits every 200 records, 6 s sessions.
+fn member_args<'a>(b: &'a Broker, topic: &'a str, group: &'a str) -> [&'a str; 14] {
+    [
         "--bootstrap",
         b.bootstrap(),
         "--group",
@@ -28,14 +28,21 @@ fn rdkafka_member(b: &Broker, topic: &str, group: &str) -> Member {
         "--topics",
         topic,
         "--duration",
-        "240",
+        "300",
         "--commit-every",
         "200",
         "--session-timeout-ms",
         "6000",
         "--heartbeat-ms",
         "500",
-    ]);
+    ]
+}
+
+/// A librdkafka group member (tests/peers/group_consumer.py).
+fn rdkafka_member(b: &Broker, topic: &str, group: &str) -> Member {
+    let mut cmd = Command::new(support::python());
+    cmd.arg(support::script("peers/group_consumer.py"))
+        .args(member_args(b, topic, group));
     Member::spawn(cmd, "librdkafka")
 }
 
@@ -254,22 +261,7 @@ fn two_of_ours_and_librdkafka_share_a_group_through_a_leave_and_a_join() {
 #[test]
 fn two_of_ours_and_the_java_client_share_a_group_and_leave_lag_zero() {
     let (b, topic, group) = kafka_group(KAFKA, "java-group", 12);
-    let args = [
-        "--bootstrap",
-        b.bootstrap(),
-        "--group",
-        &group,
-        "--topics",
-        &topic,
-        "--duration",
-        "300",
-        "--commit-every",
-        "200",
-        "--session-timeout-ms",
-        "6000",
-        "--heartbeat-ms",
-        "500",
-    ];
+    let args = member_args(b, &topic, &group);
     let peer = Member::spawn(support::java_command(KAFKA, "group", &args), "java");
     shared_group(b, &topic, &group, peer, 12);
     let lag = support::java_peer(

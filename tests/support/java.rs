@@ -2,7 +2,6 @@
 //! Kafka version's own jars, run with `java -cp`, talking JSON lines (see Peer.java).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -60,23 +59,6 @@ pub fn java_command(version: &str, command: &str, args: &[&str]) -> Command {
 
 /// Runs the Java peer to its end with `stdin`; returns its JSON lines (panics if it failed).
 pub fn java_peer(version: &str, command: &str, args: &[&str], stdin: &str) -> Vec<Json> {
-    let mut child = java_command(version, command, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Java peer");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_string();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = feeder.join();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "Java peer {command} {args:?} failed: {stderr}"
-    );
-    super::json_lines(&out.stdout)
+    let cmd = java_command(version, command, args);
+    super::run_peer(cmd, stdin, &format!("Java peer {command} {args:?}"))
 }

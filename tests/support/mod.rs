@@ -143,16 +143,23 @@ pub fn unique(prefix: &str) -> String {
 
 /// Runs a peer script from tests/peers with arguments and stdin; returns its JSON lines.
 pub fn peer(script_name: &str, args: &[&str], stdin: &str) -> Vec<Json> {
-    let mut child = Command::new(python())
-        .arg(script(&format!("peers/{script_name}")))
-        .args(args)
+    let mut cmd = Command::new(python());
+    cmd.arg(script(&format!("peers/{script_name}"))).args(args);
+    run_peer(cmd, stdin, &format!("peer {script_name} {args:?}"))
+}
+
+/// Runs a peer to its end with `stdin`; returns its JSON lines (panics, naming `what`, if it
+/// failed).
+pub fn run_peer(mut cmd: Command, stdin: &str, what: &str) -> Vec<Json> {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run peer script");
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_string();
+    // Fed from another thread: the peer's output could otherwise fill its pipe first.
     let feeder = std::thread::spawn(move || {
         let _ = input.write_all(stdin.as_bytes());
     });
@@ -160,7 +167,7 @@ pub fn peer(script_name: &str, args: &[&str], stdin: &str) -> Vec<Json> {
     let _ = feeder.join();
     assert!(
         out.status.success(),
-        "peer {script_name} {args:?} failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     json_lines(&out.stdout)
