@@ -217,21 +217,22 @@ fn leader_killed_while_producing_with_acks_all() {
     let c = client(b, json!({"acks": "all", "linger.ms": 5}));
     let (rounds, per_round) = (12, 1000 * scale());
     let mut ledger = ProduceLedger::default();
-    let (mut killed, mut recovery, mut victim) = (None, Duration::ZERO, 0);
+    let (mut recovery, mut victim) = (Duration::ZERO, 0);
     for r in 0..rounds {
+        let (from, to) = (r * per_round, (r + 1) * per_round);
         if r == 3 {
+            // Recovery: from the kill until every record of this round was acknowledged.
             victim = leader_of(&c, &t, 0);
-            killed = Some(Instant::now());
+            let killed = Instant::now();
             cl.kill(victim);
-        }
-        let took = ledger.round(&c, &t, r * per_round, (r + 1) * per_round);
-        if r == 3 {
-            recovery = killed.unwrap().elapsed();
+            ledger.round(&c, &t, from, to);
+            recovery = killed.elapsed();
+        } else {
+            ledger.round(&c, &t, from, to);
         }
         if r == 7 {
             cl.restart(victim);
         }
-        let _ = took;
     }
     // The restarted node is in sync again and, after the preferred-leader election, leads
     // partitions that the same client then produces to.
@@ -374,11 +375,19 @@ fn leader_and_coordinator_killed_while_a_group_consumes() {
     ];
     let mut ledger = Ledger::default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    // Consumes until `n` records arrived; returns the longest time nothing arrived (from the
+    // start, or between two receipts): how long a failure held the group up.
     let mut run_until = |workers: &mut Vec<Worker>, ledger: &mut Ledger, n: usize| {
         let deadline = Instant::now() + Duration::from_secs(180);
+        let (mut last, mut stall) = (Instant::now(), Duration::ZERO);
         while seen.len() < n {
+            let before = seen.len();
             for w in workers.iter_mut() {
                 seen.extend(w.step(ledger));
+            }
+            if seen.len() > before {
+                stall = stall.max(last.elapsed());
+                last = Instant::now();
             }
             assert!(
                 Instant::now() < deadline,
@@ -386,7 +395,7 @@ fn leader_and_coordinator_killed_while_a_group_consumes() {
                 seen.len()
             );
         }
-        seen.len()
+        stall
     };
     run_until(&mut workers, &mut ledger, total / 4);
 
@@ -398,18 +407,14 @@ fn leader_and_coordinator_killed_while_a_group_consumes() {
         .map(|(l, _)| *l as i32)
         .find(|l| *l != coord)
         .expect("a leader other than the coordinator");
-    let killed = Instant::now();
     cl.kill(victim);
-    run_until(&mut workers, &mut ledger, total / 2);
-    let leader_recovery = killed.elapsed();
+    let leader_recovery = run_until(&mut workers, &mut ledger, total / 2);
     cl.restart(victim);
 
     // The coordinator's broker.
     let coord = coordinator(b, &group);
-    let killed = Instant::now();
     cl.kill(coord);
-    run_until(&mut workers, &mut ledger, 3 * total / 4);
-    let coordinator_recovery = killed.elapsed();
+    let coordinator_recovery = run_until(&mut workers, &mut ledger, 3 * total / 4);
     cl.restart(coord);
     run_until(&mut workers, &mut ledger, total);
     let new_coordinator = coordinator(b, &group);
@@ -629,8 +634,9 @@ fn a_topic_deleted_while_consumed_gives_a_clear_error() {
             .unwrap()
             .len();
     }
-    java_admin(b, "delete", &["--topic", &t]);
+    // Timed from the request: the consumer may notice before the admin call returns.
     let deleted = Instant::now();
+    java_admin(b, "delete", &["--topic", &t]);
     let err = loop {
         match runtime::block_on(m.poll(Duration::from_millis(500))) {
             Err(e) => break e.to_string(),
