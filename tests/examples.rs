@@ -16,11 +16,12 @@ use std::process::Command;
 use serde_json::Value as Json;
 
 use host::Platform;
-use support::{peer, python, unb64, Broker};
+use support::{peer, python, unb64, Broker, KafkaSpec, KAFKA};
 
 /// The broker the examples run against: switching the suite to another broker is this line.
+/// A node of its own per test: the examples use fixed topic names (orders, files, exports).
 fn broker() -> Broker {
-    Broker::tansu()
+    KafkaSpec::new(KAFKA).start()
 }
 
 const TEMPLATE: &str = "ОбщийМакет.КомпонентаKafka";
