@@ -11,9 +11,12 @@ use super::batch::settle;
 use super::batch::{Completion, ProducerBatch};
 use super::{ReportGroup, Reports};
 use crate::kafka::cluster::TopicInfo;
-use crate::kafka::error::{is_retriable, Error};
+use crate::kafka::error::Error;
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::records::{OutRecord, RecordView, Stamp};
+
+/// A topic name the broker refuses (outside ASCII letters, digits, '.', '_', '-').
+const INVALID_TOPIC_EXCEPTION: i16 = 17;
 
 /// The sequence number after `count` records from `seq`; it wraps to 0 after i32::MAX.
 fn next_sequence(seq: i32, count: usize) -> i32 {
@@ -334,7 +337,8 @@ impl Accumulator {
     }
 
     /// Places records whose topic is now known; fails those past max.block.ms, and at once
-    /// those whose topic the broker refused for good (an invalid name, no permission).
+    /// those whose topic name the broker called invalid (it stays invalid; a refused
+    /// permission may be granted meanwhile, so that waits like an unknown topic).
     /// Returns the topics still unknown (to refresh).
     pub fn resolve(
         &mut self,
@@ -363,7 +367,7 @@ impl Accumulator {
                 None if p
                     .enqueued
                     .is_some_and(|at| now >= at + self.limits.max_block)
-                    || missing(&p.topic).is_some_and(|code| !is_retriable(code)) =>
+                    || missing(&p.topic) == Some(INVALID_TOPIC_EXCEPTION) =>
                 {
                     let e = match missing(&p.topic) {
                         Some(3) | None => Error::UnknownTopic {
@@ -931,6 +935,22 @@ mod tests {
             .is_empty());
         let r = std::mem::take(&mut acc.reports).iter().next().unwrap();
         assert!(matches!(r.result, Err(Error::UnknownTopic { .. })));
+        assert_eq!(acc.pending, 0);
+    }
+
+    #[test]
+    fn an_invalid_topic_name_fails_at_once_a_refused_permission_waits() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(limits(1_000_000, 1), false);
+        acc.push(pending(1, None, None, now), None, false);
+        // TOPIC_AUTHORIZATION_FAILED: an ACL may be granted before max.block.ms.
+        assert_eq!(acc.resolve(|_| None, |_| Some(29), now), ["t"]);
+        assert!(acc.resolve(|_| None, |_| Some(17), now).is_empty());
+        let r = std::mem::take(&mut acc.reports).iter().next().unwrap();
+        assert!(
+            matches!(r.result, Err(Error::Broker { code: 17, .. })),
+            "{r:?}"
+        );
         assert_eq!(acc.pending, 0);
     }
 
