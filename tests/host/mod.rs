@@ -88,20 +88,64 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The add-in library for a platform. Linux: the cdylib cargo built next to the tests.
-/// Windows: built beforehand by `scripts/test.sh` (`cargo build --target ...`).
+/// The add-in library for a platform. Linux x86_64: the cdylib cargo built next to the tests.
+/// Cross-built platforms: the release library shipped in the zip, as `addin-manifest/build-zip.sh`
+/// left it in `dist/zip/` (scripts/test.sh builds it first), so Wine and qemu run what 1C gets.
 pub fn library(p: Platform) -> PathBuf {
     let profile = profile_dir();
-    match p.rust_target() {
+    let zipped = match p {
         // `cargo test` refreshes deps/ but not always the uplifted copy: take the newer one.
-        None => newest(&[
-            profile.join("deps").join(p.library_name()),
-            profile.join(p.library_name()),
-        ]),
-        Some(t) => target_root()
-            .join(t)
-            .join(profile.file_name().unwrap())
-            .join(p.library_name()),
+        Platform::Linux => {
+            return newest(&[
+                profile.join("deps").join(p.library_name()),
+                profile.join(p.library_name()),
+            ])
+        }
+        Platform::Win64 => "kafka1c_windows_x86_64.dll",
+        Platform::Win32 => "kafka1c_windows_i386.dll",
+        Platform::LinuxArm64 => "libkafka1c_linux_aarch64.so",
+    };
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dist/zip")
+        .join(zipped)
+}
+
+/// Panics unless `lib` exists and is newer than every source file, so a cross-platform test
+/// never runs a library built from older code.
+fn assert_fresh(lib: &Path) {
+    let built = std::fs::metadata(lib)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is not built: run addin-manifest/build-zip.sh (scripts/test.sh does)",
+                lib.display()
+            )
+        });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("src")];
+    let mut sources = vec![
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+        root.join("build.rs"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                sources.push(path);
+            }
+        }
+    }
+    for source in sources {
+        let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+        assert!(
+            changed.map_or(true, |t| t <= built),
+            "{} is older than {}: run addin-manifest/build-zip.sh (scripts/test.sh does)",
+            lib.display(),
+            source.display()
+        );
     }
 }
 
@@ -118,12 +162,7 @@ fn newest(paths: &[PathBuf]) -> PathBuf {
 /// under qemu-user) can run here: these suites never skip (scripts/install-deps.sh installs Wine
 /// with its 32-bit half, qemu-user and the aarch64 libc).
 pub fn require_platform(p: Platform) {
-    let lib = library(p);
-    assert!(
-        lib.exists(),
-        "{} is not built (scripts/test.sh builds it)",
-        lib.display()
-    );
+    assert_fresh(&library(p));
     let (cc, _) = p.c_compiler();
     for tool in [Some(cc), p.runner()].into_iter().flatten() {
         if let Err(e) = Command::new(tool).arg("--version").output() {
